@@ -1,0 +1,378 @@
+//! One backend connection: TCP connect, the server's greeting, our
+//! handshake response and authentication, then raw packets.
+//!
+//! Capability flags are negotiated from the *client's* flags so that the
+//! backend formats every response exactly as the client expects and packets
+//! can be relayed unchanged (MySQL "Connection Phase": the server answers in
+//! the format the client's capability flags select).
+
+use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
+use crate::protocol::PacketStream;
+use crate::topology::NodeId;
+use mysql_common::constants::CapabilityFlags;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
+use mysql_common::proto::MySerialize;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Flags splitrail always asks a backend for: the 4.1 protocol with plugin
+/// authentication. `CLIENT_LONG_PASSWORD` also tells a MariaDB server that
+/// we are a "MySQL" client, so it does not switch to its extended
+/// capability bits.
+pub const ALWAYS_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
+    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
+        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
+        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits(),
+);
+
+/// Client flags that change the format or meaning of responses; they are
+/// passed to the backend exactly as the client negotiated them, and pooled
+/// connections are only shared between clients with the same set.
+pub const PASS_THROUGH_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
+    CapabilityFlags::CLIENT_FOUND_ROWS.bits()
+        | CapabilityFlags::CLIENT_NO_SCHEMA.bits()
+        | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
+        | CapabilityFlags::CLIENT_INTERACTIVE.bits()
+        | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
+        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+);
+
+const MAX_PACKET_SIZE: u32 = 1 << 30;
+
+/// What makes two backend connections interchangeable: same login, same
+/// response format, same connection character set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub user: Arc<str>,
+    pub caps: CapabilityFlags,
+    pub collation: u8,
+}
+
+impl PoolKey {
+    pub fn new(user: Arc<str>, client_caps: CapabilityFlags, collation: u8) -> PoolKey {
+        PoolKey {
+            user,
+            caps: client_caps & PASS_THROUGH_CAPS,
+            collation,
+        }
+    }
+
+    pub fn deprecate_eof(&self) -> bool {
+        self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+}
+
+/// What a server told us in its greeting; splitrail shows the same to
+/// its clients.
+#[derive(Debug, Clone)]
+pub struct ServerGreeting {
+    pub version: Vec<u8>,
+    pub caps: CapabilityFlags,
+    pub collation: u8,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error("no answer from {addr} within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("backend refused the login: {} {}", .0.code, .0.message)]
+    Refused(ErrInfo),
+    #[error("backend protocol error: {0}")]
+    Protocol(String),
+    #[error("backend connection broken: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl BackendError {
+    /// True when the node itself looks unreachable (as opposed to alive but
+    /// refusing us): the case that triggers failover.
+    pub fn is_unreachable(&self) -> bool {
+        !matches!(self, BackendError::Refused(_))
+    }
+}
+
+/// A command splitrail sent on its own behalf failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("backend connection broken: {0}")]
+    Io(#[from] io::Error),
+    #[error("backend error {}: {}", .0.code, .0.message)]
+    Server(ErrInfo),
+    #[error("unexpected backend response")]
+    Unexpected,
+}
+
+pub struct BackendConn {
+    stream: PacketStream,
+    pub node: NodeId,
+    pub key: PoolKey,
+    /// The backend's connection id (for logs and, later, KILL translation).
+    pub thread_id: u32,
+    /// The default database selected on this connection, as far as we know.
+    pub db: Option<String>,
+    /// How many of the owning session's recorded SET statements were
+    /// replayed here (see `session::SessionState`).
+    pub applied_sets: usize,
+    /// COM_SET_OPTION multi-statements state applied here (None = default).
+    pub multi_option: Option<bool>,
+}
+
+impl BackendConn {
+    /// Connects, authenticates as `key.user`, and returns the connection
+    /// with the greeting the server sent.
+    pub async fn connect(
+        node: NodeId,
+        addr: &str,
+        key: &PoolKey,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<(BackendConn, ServerGreeting), BackendError> {
+        match tokio::time::timeout(timeout, Self::connect_inner(node, addr, key, password)).await {
+            Ok(result) => result,
+            Err(_) => Err(BackendError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+        }
+    }
+
+    async fn connect_inner(
+        node: NodeId,
+        addr: &str,
+        key: &PoolKey,
+        password: &str,
+    ) -> Result<(BackendConn, ServerGreeting), BackendError> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|source| BackendError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        // Without TCP_NODELAY every small response waits for Nagle's delayed
+        // ACK (~40 ms on Linux).
+        tcp.set_nodelay(true)?;
+        let mut stream = PacketStream::new(tcp);
+
+        let greeting_packet = stream
+            .read_packet()
+            .await?
+            .ok_or_else(|| BackendError::Protocol("closed before greeting".into()))?;
+        if let Some(err) = packets::parse_err(&greeting_packet.payload) {
+            return Err(BackendError::Refused(err));
+        }
+        let greeting: HandshakePacket = ParseBuf(&greeting_packet.payload)
+            .parse(())
+            .map_err(|e| BackendError::Protocol(format!("bad greeting: {e}")))?;
+        let server_caps = greeting.capabilities();
+        if !server_caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+            return Err(BackendError::Protocol("server lacks the 4.1 protocol".into()));
+        }
+        let missing = key.caps - server_caps;
+        if !missing.is_empty() {
+            return Err(BackendError::Protocol(format!(
+                "server lacks capabilities the client negotiated: {missing:?}"
+            )));
+        }
+        let caps = (ALWAYS_CAPS | key.caps) & server_caps;
+
+        let nonce = greeting.nonce();
+        let plugin = greeting
+            .auth_plugin()
+            .map(|p| p.into_owned())
+            .unwrap_or(AuthPlugin::MysqlNativePassword);
+        let auth_data = auth_response(&plugin, password, &nonce)?;
+        let version = greeting.server_version_parsed().unwrap_or((5, 5, 5));
+        let response = HandshakeResponse::new(
+            Some(auth_data),
+            version,
+            Some(key.user.as_bytes()),
+            None::<&[u8]>,
+            Some(plugin),
+            caps,
+            None,
+            MAX_PACKET_SIZE,
+        );
+        let mut buf = Vec::new();
+        response.serialize(&mut buf);
+        // HandshakeResponse picks the collation from the server version; the
+        // connection must use the client's (byte 8: after the 4-byte flags
+        // and the 4-byte max packet size).
+        buf[8] = key.collation;
+        stream.send(greeting_packet.seq.wrapping_add(1), &buf).await?;
+
+        loop {
+            let reply = stream
+                .read_packet()
+                .await?
+                .ok_or_else(|| BackendError::Protocol("closed during authentication".into()))?;
+            let seq = reply.seq.wrapping_add(1);
+            match reply.header() {
+                Some(packets::OK_HEADER) => break,
+                Some(packets::ERR_HEADER) => {
+                    let err = packets::parse_err(&reply.payload)
+                        .ok_or_else(|| BackendError::Protocol("malformed ERR".into()))?;
+                    return Err(BackendError::Refused(err));
+                }
+                Some(packets::EOF_HEADER) => {
+                    let switch: AuthSwitchRequest = ParseBuf(&reply.payload)
+                        .parse(())
+                        .map_err(|e| BackendError::Protocol(format!("bad auth switch: {e}")))?;
+                    let data = auth_response(&switch.auth_plugin(), password, switch.plugin_data())?;
+                    stream.send(seq, &data).await?;
+                }
+                // caching_sha2_password "more data": 0x03 = fast auth
+                // succeeded (an OK follows), 0x04 = full authentication,
+                // which needs TLS or the server's RSA key.
+                Some(0x01) if reply.payload.get(1) == Some(&0x03) => continue,
+                Some(0x01) => {
+                    return Err(BackendError::Protocol(
+                        "caching_sha2_password full authentication (needs TLS or RSA) is not supported yet; \
+                         log in once with the mysql client to warm the server's cache, or use mysql_native_password"
+                            .into(),
+                    ))
+                }
+                _ => return Err(BackendError::Protocol("unexpected packet during authentication".into())),
+            }
+        }
+
+        let greeting_info = ServerGreeting {
+            version: greeting.server_version_ref().to_vec(),
+            caps: server_caps,
+            collation: greeting.default_collation(),
+        };
+        let conn = BackendConn {
+            stream,
+            node,
+            key: key.clone(),
+            thread_id: greeting.connection_id(),
+            db: None,
+            applied_sets: 0,
+            multi_option: None,
+        };
+        Ok((conn, greeting_info))
+    }
+
+    pub fn stream(&mut self) -> &mut PacketStream {
+        &mut self.stream
+    }
+
+    pub fn deprecate_eof(&self) -> bool {
+        self.key.deprecate_eof()
+    }
+
+    /// See [`PacketStream::is_broken`].
+    pub fn is_broken(&mut self) -> bool {
+        self.stream.is_broken()
+    }
+
+    /// Sends a command whose response is a single OK, EOF or ERR packet
+    /// (COM_INIT_DB, COM_RESET_CONNECTION, COM_SET_OPTION, COM_PING).
+    pub async fn simple_command(&mut self, payload: &[u8]) -> Result<OkInfo, CommandError> {
+        self.stream.send(0, payload).await?;
+        let reply = self
+            .stream
+            .read_packet()
+            .await?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        match reply.header() {
+            Some(packets::OK_HEADER) => packets::parse_ok(&reply.payload).ok_or(CommandError::Unexpected),
+            Some(packets::EOF_HEADER) => packets::parse_eof(&reply.payload).ok_or(CommandError::Unexpected),
+            Some(packets::ERR_HEADER) => Err(CommandError::Server(
+                packets::parse_err(&reply.payload).ok_or(CommandError::Unexpected)?,
+            )),
+            _ => Err(CommandError::Unexpected),
+        }
+    }
+
+    /// Selects `db` as the default database (COM_INIT_DB).
+    pub async fn init_db(&mut self, db: &str) -> Result<OkInfo, CommandError> {
+        let mut payload = Vec::with_capacity(db.len() + 1);
+        payload.push(command::INIT_DB);
+        payload.extend_from_slice(db.as_bytes());
+        let ok = self.simple_command(&payload).await?;
+        self.db = Some(db.to_string());
+        Ok(ok)
+    }
+
+    /// COM_RESET_CONNECTION: drops session variables, temporary tables,
+    /// locks, prepared statements and any open transaction. The default
+    /// database is kept.
+    pub async fn reset(&mut self) -> Result<(), CommandError> {
+        self.simple_command(&[command::RESET_CONNECTION]).await?;
+        self.applied_sets = 0;
+        self.multi_option = None;
+        Ok(())
+    }
+
+    /// Runs one statement on splitrail's own behalf, discarding any rows.
+    pub async fn run_sql(&mut self, sql: &[u8]) -> Result<OkInfo, CommandError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql);
+        self.stream.send(0, &payload).await?;
+        let deprecate_eof = self.deprecate_eof();
+        let outcome = super::relay::relay_response(
+            &mut self.stream,
+            super::relay::Sink::Discard,
+            super::relay::ResponseKind::Query,
+            deprecate_eof,
+        )
+        .await
+        .map_err(|e| match e {
+            super::relay::RelayError::Backend { source, .. } => CommandError::Io(source),
+            super::relay::RelayError::Client(source) => CommandError::Io(source),
+        })?;
+        match outcome.error {
+            Some(err) => Err(CommandError::Server(err)),
+            None => Ok(outcome.last),
+        }
+    }
+}
+
+/// The authentication data for `plugin` with our password and the server's
+/// nonce. Only plugins whose data we can compute are accepted.
+fn auth_response(plugin: &AuthPlugin<'_>, password: &str, nonce: &[u8]) -> Result<Vec<u8>, BackendError> {
+    match plugin {
+        AuthPlugin::MysqlNativePassword | AuthPlugin::CachingSha2Password => {
+            let mut out = Vec::new();
+            if let Some(data) = plugin.gen_data(Some(password), nonce) {
+                data.serialize(&mut out);
+            }
+            Ok(out)
+        }
+        other => Err(BackendError::Protocol(format!(
+            "backend asked for unsupported auth plugin {}",
+            String::from_utf8_lossy(other.as_bytes())
+        ))),
+    }
+}
+
+/// Reads a server's greeting without logging in: what splitrail announces
+/// to its own clients (version, capabilities, collation).
+pub async fn probe_greeting(addr: &str, timeout: Duration) -> Option<ServerGreeting> {
+    let probe = async {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let mut stream = PacketStream::new(tcp);
+        let packet = stream.read_packet().await.ok()??;
+        let greeting: HandshakePacket = ParseBuf(&packet.payload).parse(()).ok()?;
+        Some(ServerGreeting {
+            version: greeting.server_version_ref().to_vec(),
+            caps: greeting.capabilities(),
+            collation: greeting.default_collation(),
+        })
+    };
+    tokio::time::timeout(timeout, probe).await.ok().flatten()
+}

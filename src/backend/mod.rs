@@ -1,0 +1,17 @@
+//! The backend side: splitrail acting as a client of MySQL/MariaDB servers.
+//!
+//! - [`conn`]: one authenticated backend connection (connect, handshake, auth)
+//!   and the simple commands splitrail sends on its own behalf;
+//! - [`relay`]: copies one response from a backend to the client verbatim,
+//!   reading only packet kinds and status flags;
+//! - [`pool`]: idle connections per node, reset before reuse.
+//!
+//! Nothing here decides *where* a statement goes; that is `router` and
+//! `session`.
+
+pub mod conn;
+pub mod pool;
+pub mod relay;
+
+pub use conn::{BackendConn, BackendError, PoolKey};
+pub use pool::Pools;

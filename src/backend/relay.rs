@@ -1,0 +1,373 @@
+//! Copies one command's response from a backend to the client, packet by
+//! packet and byte for byte, while reading just enough to know where the
+//! response ends and what status flags it left behind.
+//!
+//! Protocol rules followed here (MySQL "Text Protocol: COM_QUERY Response"):
+//! a response is an OK, an ERR, a LOCAL INFILE request, or a result set —
+//! a column count, that many column definitions, an EOF unless
+//! CLIENT_DEPRECATE_EOF, rows, and an EOF/OK terminator. When the final
+//! OK/EOF carries SERVER_MORE_RESULTS_EXISTS, another response follows
+//! (multi-statements, CALL).
+
+use crate::protocol::packets::{self, ErrInfo, OkInfo};
+use crate::protocol::{Packet, PacketStream};
+use std::io;
+
+/// Which response format the command that was sent produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// COM_QUERY: OK, ERR, LOCAL INFILE, or result sets.
+    Query,
+    /// COM_FIELD_LIST: column definitions ended by EOF, or ERR.
+    FieldList,
+    /// One packet whatever it is (COM_STATISTICS, COM_PING, …).
+    Single,
+}
+
+/// Where relayed packets go.
+pub enum Sink<'a> {
+    Client(&'a mut PacketStream),
+    /// splitrail's own statements (state replay): read and drop.
+    Discard,
+}
+
+impl Sink<'_> {
+    async fn forward(&mut self, packet: &Packet) -> io::Result<()> {
+        if let Sink::Client(client) = self {
+            client.queue_packet(packet);
+            client.flush_if_large().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Client(client) => client.flush().await,
+            Sink::Discard => Ok(()),
+        }
+    }
+}
+
+/// What a relayed response amounted to.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The last OK/EOF seen (its status flags are the session's truth).
+    pub last: OkInfo,
+    /// Set when the response ended with an ERR packet.
+    pub error: Option<ErrInfo>,
+    /// Sequence id the next packet to the client must carry.
+    pub next_seq: u8,
+    /// True when an OK or EOF was seen, i.e. `last.status` is real.
+    pub status_seen: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The backend connection failed mid-response. `forwarded` tells whether
+    /// the client already received part of it.
+    #[error("backend connection broken: {source}")]
+    Backend {
+        source: io::Error,
+        forwarded: bool,
+        next_seq: u8,
+    },
+    /// Writing to (or reading LOCAL INFILE data from) the client failed.
+    #[error("client connection broken: {0}")]
+    Client(io::Error),
+}
+
+/// Reads packets of one response from `backend` and forwards each to `sink`.
+pub async fn relay_response(
+    backend: &mut PacketStream,
+    mut sink: Sink<'_>,
+    kind: ResponseKind,
+    deprecate_eof: bool,
+) -> Result<Outcome, RelayError> {
+    let mut relay = Relay {
+        backend,
+        outcome: Outcome::default(),
+        forwarded: false,
+    };
+    match kind {
+        ResponseKind::Single => {
+            let p = relay.next(&mut sink).await?;
+            relay.note_terminator(&p, false);
+        }
+        ResponseKind::FieldList => loop {
+            let p = relay.next(&mut sink).await?;
+            if p.header() == Some(packets::ERR_HEADER) || packets::is_end_of_rows(&p.payload, deprecate_eof) {
+                relay.note_terminator(&p, deprecate_eof);
+                break;
+            }
+        },
+        ResponseKind::Query => relay.query_response(&mut sink, deprecate_eof).await?,
+    }
+    sink.flush().await.map_err(RelayError::Client)?;
+    Ok(relay.outcome)
+}
+
+struct Relay<'a> {
+    backend: &'a mut PacketStream,
+    outcome: Outcome,
+    forwarded: bool,
+}
+
+impl Relay<'_> {
+    /// Reads the next backend packet and forwards it.
+    async fn next(&mut self, sink: &mut Sink<'_>) -> Result<Packet, RelayError> {
+        let packet = match self.backend.read_packet().await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(self.broken(io::ErrorKind::UnexpectedEof.into())),
+            Err(e) => return Err(self.broken(e)),
+        };
+        sink.forward(&packet).await.map_err(RelayError::Client)?;
+        self.forwarded = true;
+        self.outcome.next_seq = packet.seq.wrapping_add(1);
+        Ok(packet)
+    }
+
+    fn broken(&self, source: io::Error) -> RelayError {
+        RelayError::Backend {
+            source,
+            forwarded: self.forwarded,
+            next_seq: if self.forwarded { self.outcome.next_seq } else { 1 },
+        }
+    }
+
+    /// Records the status of an OK/EOF/ERR that ends (part of) a response.
+    fn note_terminator(&mut self, p: &Packet, deprecate_eof: bool) {
+        match p.header() {
+            Some(packets::ERR_HEADER) => self.outcome.error = packets::parse_err(&p.payload),
+            Some(packets::OK_HEADER) => {
+                if let Some(info) = packets::parse_ok(&p.payload) {
+                    self.outcome.last = info;
+                    self.outcome.status_seen = true;
+                }
+            }
+            Some(packets::EOF_HEADER) => {
+                if let Some(info) = packets::end_of_rows_info(&p.payload, deprecate_eof) {
+                    self.outcome.last = info;
+                    self.outcome.status_seen = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn query_response(&mut self, sink: &mut Sink<'_>, deprecate_eof: bool) -> Result<(), RelayError> {
+        loop {
+            let first = self.next(sink).await?;
+            match first.header() {
+                Some(packets::OK_HEADER) => {
+                    self.note_terminator(&first, deprecate_eof);
+                    if !self.outcome.last.more_results() {
+                        return Ok(());
+                    }
+                }
+                Some(packets::ERR_HEADER) => {
+                    self.note_terminator(&first, deprecate_eof);
+                    return Ok(());
+                }
+                Some(packets::LOCAL_INFILE_HEADER) => {
+                    self.send_local_file(sink, first.seq).await?;
+                    // The server answers the file with an OK or ERR, which
+                    // the next iteration reads.
+                }
+                _ => {
+                    let mut pos = 0;
+                    let columns = packets::read_lenenc(&first.payload, &mut pos)
+                        .ok_or_else(|| self.broken(io::Error::new(io::ErrorKind::InvalidData, "bad column count")))?;
+                    if !self.result_set(sink, columns, deprecate_eof).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Relays column definitions and rows. Returns true when another result
+    /// follows.
+    async fn result_set(&mut self, sink: &mut Sink<'_>, columns: u64, deprecate_eof: bool) -> Result<bool, RelayError> {
+        for _ in 0..columns {
+            self.next(sink).await?;
+        }
+        if !deprecate_eof {
+            let eof = self.next(sink).await?;
+            if eof.header() == Some(packets::ERR_HEADER) {
+                self.note_terminator(&eof, deprecate_eof);
+                return Ok(false);
+            }
+        }
+        // Inside a value split over several packets, the continuation
+        // packets' first bytes are data, not headers.
+        let mut continuing = false;
+        loop {
+            let row = self.next(sink).await?;
+            if continuing {
+                continuing = row.continues();
+                continue;
+            }
+            if packets::is_end_of_rows(&row.payload, deprecate_eof) {
+                self.note_terminator(&row, deprecate_eof);
+                return Ok(self.outcome.last.more_results());
+            }
+            if row.header() == Some(packets::ERR_HEADER) {
+                self.note_terminator(&row, deprecate_eof);
+                return Ok(false);
+            }
+            continuing = row.continues();
+        }
+    }
+
+    /// LOCAL INFILE: the server asked for a file. The client sends its
+    /// content as packets ended by an empty one; relay them verbatim. With
+    /// no client (our own statements) refuse by sending the empty packet.
+    async fn send_local_file(&mut self, sink: &mut Sink<'_>, request_seq: u8) -> Result<(), RelayError> {
+        match sink {
+            Sink::Client(client) => {
+                client.flush().await.map_err(RelayError::Client)?;
+                loop {
+                    let chunk = client
+                        .read_packet()
+                        .await
+                        .map_err(RelayError::Client)?
+                        .ok_or_else(|| RelayError::Client(io::ErrorKind::UnexpectedEof.into()))?;
+                    self.backend.queue_packet(&chunk);
+                    self.backend.flush_if_large().await.map_err(|e| self.broken(e))?;
+                    if chunk.payload.is_empty() {
+                        break;
+                    }
+                }
+            }
+            Sink::Discard => {
+                self.backend.queue_payload(request_seq.wrapping_add(1), &[]);
+            }
+        }
+        self.backend.flush().await.map_err(|e| self.broken(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::duplex;
+
+    /// Writes `packets` (with sequence ids from 1) as a backend would, relays
+    /// them, and returns what the client received plus the outcome.
+    async fn relay(kind: ResponseKind, deprecate_eof: bool, packets: &[Vec<u8>]) -> (Vec<Vec<u8>>, Outcome) {
+        let (backend_end, server_end) = duplex(1 << 20);
+        let (client_end, app_end) = duplex(1 << 20);
+        let mut server = PacketStream::new(server_end);
+        for (i, p) in packets.iter().enumerate() {
+            server.queue_payload((i + 1) as u8, p);
+        }
+        server.flush().await.unwrap();
+        let mut backend = PacketStream::new(backend_end);
+        let mut client = PacketStream::new(client_end);
+        let outcome = relay_response(&mut backend, Sink::Client(&mut client), kind, deprecate_eof)
+            .await
+            .unwrap();
+        drop(client);
+        let mut app = PacketStream::new(app_end);
+        let mut got = Vec::new();
+        while let Some(p) = app.read_packet().await.unwrap() {
+            got.push(p.payload.to_vec());
+        }
+        (got, outcome)
+    }
+
+    fn ok(status: u16) -> Vec<u8> {
+        packets::ok_packet(
+            OkInfo {
+                status,
+                ..OkInfo::default()
+            },
+            Default::default(),
+        )
+    }
+
+    const MORE: u16 = 0x0008;
+    const IN_TRANS: u16 = 0x0001;
+
+    #[tokio::test]
+    async fn result_set_with_eof_packets() {
+        let pkts = vec![
+            vec![1],                        // one column
+            b"\x03defcoldef".to_vec(),      // column definition (opaque here)
+            packets::eof_packet(0, 0),      // end of columns
+            b"\x01a".to_vec(),              // row
+            packets::eof_packet(IN_TRANS, 3), // end of rows
+        ];
+        let (got, outcome) = relay(ResponseKind::Query, false, &pkts).await;
+        assert_eq!(got, pkts, "relayed verbatim");
+        assert_eq!(outcome.last.status, IN_TRANS);
+        assert_eq!(outcome.last.warnings, 3);
+        assert_eq!(outcome.next_seq, 6);
+    }
+
+    #[tokio::test]
+    async fn multiple_results_are_all_relayed() {
+        let mut end_first = vec![0xfe, 0, 0];
+        end_first.extend_from_slice(&MORE.to_le_bytes());
+        end_first.extend_from_slice(&[0, 0]);
+        let pkts = vec![
+            vec![1],
+            b"coldef".to_vec(),
+            b"\x01a".to_vec(),
+            end_first,      // OK-style terminator with MORE_RESULTS
+            vec![1],
+            b"coldef".to_vec(),
+            b"\x01b".to_vec(),
+            {
+                let mut p = vec![0xfe, 0, 0];
+                p.extend_from_slice(&MORE.to_le_bytes());
+                p.extend_from_slice(&[0, 0]);
+                p
+            },
+            ok(0), // the trailing OK of a CALL
+        ];
+        let (got, outcome) = relay(ResponseKind::Query, true, &pkts).await;
+        assert_eq!(got.len(), pkts.len());
+        assert_eq!(outcome.last.status, 0);
+        assert!(outcome.error.is_none());
+    }
+
+    #[tokio::test]
+    async fn error_mid_rows_ends_the_response() {
+        let err = packets::err_packet(1317, b"70100", "Query execution was interrupted");
+        let pkts = vec![vec![1], b"coldef".to_vec(), b"\x01a".to_vec(), err];
+        let (got, outcome) = relay(ResponseKind::Query, true, &pkts).await;
+        assert_eq!(got.len(), 4);
+        assert_eq!(outcome.error.unwrap().code, 1317);
+    }
+
+    #[tokio::test]
+    async fn field_list_ends_at_eof() {
+        let pkts = vec![b"coldef1".to_vec(), b"coldef2".to_vec(), packets::eof_packet(2, 0)];
+        let (got, _) = relay(ResponseKind::FieldList, false, &pkts).await;
+        assert_eq!(got.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn backend_closing_mid_response_is_reported_with_progress() {
+        let (backend_end, server_end) = duplex(1 << 16);
+        let (client_end, _app_end) = duplex(1 << 16);
+        let mut server = PacketStream::new(server_end);
+        server.queue_payload(1, &[1]);
+        server.queue_payload(2, b"coldef");
+        server.flush().await.unwrap();
+        drop(server);
+        let mut backend = PacketStream::new(backend_end);
+        let mut client = PacketStream::new(client_end);
+        let err = relay_response(&mut backend, Sink::Client(&mut client), ResponseKind::Query, true)
+            .await
+            .unwrap_err();
+        match err {
+            RelayError::Backend { forwarded, next_seq, .. } => {
+                assert!(forwarded);
+                assert_eq!(next_seq, 3);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

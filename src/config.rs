@@ -1,0 +1,270 @@
+//! The TOML configuration: its shape, defaults and validation.
+//!
+//! Loading a config never touches the network; `splitrail check` uses the
+//! same [`Config::from_toml`] as `splitrail serve`. Every key is documented
+//! in `docs/configuration.md` (a test keeps the two in step).
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+/// The configuration used by `splitrail serve` without `--config`: the
+/// script lab's default topology (`proto-tests/lab up`).
+pub const EMBEDDED_DEFAULT: &str = include_str!("../proto-tests/lab.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub pool: PoolConfig,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    #[serde(default)]
+    pub nodes: Vec<NodeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Address the MySQL protocol listener binds to.
+    pub listen: String,
+    /// Client connections accepted at once; more get error 1040.
+    pub max_connections: usize,
+    /// Largest client command accepted, in bytes; larger gets error 1153.
+    pub max_allowed_packet: usize,
+    /// Timeout for TCP connect plus handshake to a backend.
+    pub connect_timeout_ms: u64,
+    /// How long a node that failed a connect is skipped before it is tried
+    /// again (until the health monitor takes over this job).
+    pub retry_down_after_ms: u64,
+    /// Server version announced to clients before any backend was reached.
+    /// Once a backend answers, its own version string is announced.
+    pub fallback_server_version: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: "127.0.0.1:6033".into(),
+            max_connections: 10_000,
+            max_allowed_packet: 64 * 1024 * 1024,
+            connect_timeout_ms: 1000,
+            retry_down_after_ms: 5000,
+            fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
+        }
+    }
+}
+
+impl ProxyConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn retry_down_after(&self) -> Duration {
+        Duration::from_millis(self.retry_down_after_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin endpoint (HTTP). Reserved: the endpoint itself
+    /// arrives with the node CLI.
+    pub listen: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: "127.0.0.1:6034".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Idle backend connections kept per node; extra ones are closed.
+    pub max_idle_per_node: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_idle_per_node: 64,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// Used both to check the client's password and to log in to backends.
+    pub password: String,
+}
+
+impl std::fmt::Debug for UserConfig {
+    // Passwords never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    pub role: Role,
+    /// Share of reads relative to other replicas; 0 takes the node out of
+    /// read rotation.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid TOML: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    pub fn embedded_default() -> Config {
+        Self::from_toml(EMBEDDED_DEFAULT).expect("the embedded default config is valid")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.users.is_empty() {
+            return invalid("at least one [[users]] entry is required".into());
+        }
+        if !self.nodes.iter().any(|n| n.role == Role::Master) {
+            return invalid("at least one node with role = \"master\" is required".into());
+        }
+        let mut names = HashSet::new();
+        for node in &self.nodes {
+            if node.name.is_empty() || !names.insert(node.name.as_str()) {
+                return invalid(format!("node name {:?} is empty or repeated", node.name));
+            }
+            if !has_port(&node.addr) {
+                return invalid(format!(
+                    "node {}: addr {:?} must be host:port",
+                    node.name, node.addr
+                ));
+            }
+        }
+        let mut users = HashSet::new();
+        for user in &self.users {
+            if user.name.is_empty() || !users.insert(user.name.as_str()) {
+                return invalid(format!("user name {:?} is empty or repeated", user.name));
+            }
+        }
+        if !has_port(&self.proxy.listen) {
+            return invalid(format!("proxy.listen {:?} must be host:port", self.proxy.listen));
+        }
+        if self.proxy.max_connections == 0 || self.proxy.connect_timeout_ms == 0 {
+            return invalid("proxy.max_connections and proxy.connect_timeout_ms must be > 0".into());
+        }
+        if self.proxy.max_allowed_packet < 1024 {
+            return invalid("proxy.max_allowed_packet must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.name.as_bytes() == name)
+    }
+}
+
+fn has_port(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_matches_the_lab() {
+        let cfg = Config::embedded_default();
+        assert_eq!(cfg.proxy.listen, "127.0.0.1:6033");
+        let masters: Vec<_> = cfg.nodes.iter().filter(|n| n.role == Role::Master).collect();
+        assert_eq!(masters.len(), 2);
+        assert_eq!(masters[0].name, "m1");
+        assert_eq!(masters[0].addr, "127.0.0.1:33061");
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let base = r#"
+            [[users]]
+            name = "app"
+            password = "app"
+            [[nodes]]
+            name = "m1"
+            addr = "127.0.0.1:3306"
+            role = "master"
+        "#;
+        assert!(Config::from_toml(base).is_ok());
+        let no_master = base.replace("\"master\"", "\"replica\"");
+        assert!(Config::from_toml(&no_master).is_err());
+        let no_port = base.replace("127.0.0.1:3306", "127.0.0.1");
+        assert!(Config::from_toml(&no_port).is_err());
+        let unknown_key = format!("{base}\nfoo = 1");
+        assert!(Config::from_toml(&unknown_key).is_err());
+        let bad_role = base.replace("\"master\"", "\"primary\"");
+        assert!(Config::from_toml(&bad_role).is_err());
+        let dup = format!("{base}\n[[nodes]]\nname = \"m1\"\naddr = \"h:1\"\nrole = \"replica\"");
+        assert!(Config::from_toml(&dup).is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let cfg = Config::embedded_default();
+        let dump = format!("{:?}", cfg);
+        assert!(!dump.contains("password: \"app\""), "{dump}");
+    }
+}

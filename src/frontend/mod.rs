@@ -1,0 +1,132 @@
+//! The client side: splitrail acting as a MySQL server.
+//!
+//! - [`handshake`]: greeting, handshake response, authentication;
+//! - [`auth`]: the `mysql_native_password` check;
+//! - this module: one client connection's life — handshake, then the
+//!   command loop, which hands each command to its [`Session`].
+
+pub mod auth;
+pub mod handshake;
+
+use crate::backend::PoolKey;
+use crate::protocol::codec::ReadError;
+use crate::protocol::{MySqlError, PacketStream};
+use crate::session::{Next, Session, SessionError};
+use crate::Context;
+use handshake::HandshakeError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+use tracing::Instrument;
+
+/// Serves one client connection until it quits, breaks, or the server shuts
+/// down (between commands: a statement in flight is finished first).
+pub async fn serve_client(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, mut shutdown: broadcast::Receiver<()>) {
+    let id = ctx.next_connection_id();
+    let span = tracing::info_span!("client", id, %peer);
+    async move {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+        let mut client = PacketStream::new(tcp);
+        let greeting = ctx.pools.greeting().cloned();
+        let login = match handshake::handshake(
+            &mut client,
+            id,
+            greeting.as_ref(),
+            &ctx.config.proxy.fallback_server_version,
+            |name| ctx.config.user(name).cloned(),
+            &peer.ip().to_string(),
+        )
+        .await
+        {
+            Ok(login) => login,
+            Err(HandshakeError::Rejected(e)) => {
+                tracing::info!(error = %e, "login rejected");
+                return;
+            }
+            Err(HandshakeError::Io(e)) => {
+                tracing::debug!(error = %e, "client left during handshake");
+                return;
+            }
+        };
+        tracing::debug!(user = %login.user.name, "login accepted");
+        let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation);
+        let mut session = Session::new(Arc::clone(&ctx), client, key, login.user.password.clone(), login.caps);
+        let ok_seq = login.next_seq;
+        if let Some(db) = login.db {
+            if let Err(e) = session.select_initial_db(db).await {
+                let err = match e {
+                    SessionError::Backend(err) => MySqlError {
+                        code: err.code,
+                        state: err.state,
+                        message: err.message,
+                    },
+                    SessionError::Report(err) => err,
+                    other => MySqlError::no_backend(&other.to_string()),
+                };
+                let _ = session.client.send(ok_seq, &err.to_packet()).await;
+                session.close();
+                return;
+            }
+        }
+        let ok = crate::protocol::packets::ok_packet(
+            crate::protocol::packets::OkInfo {
+                status: mysql_common::constants::StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+                ..Default::default()
+            },
+            login.caps,
+        );
+        if session.client.send(ok_seq, &ok).await.is_err() {
+            session.close();
+            return;
+        }
+        command_loop(&ctx, &mut session, &mut shutdown).await;
+        session.close();
+    }
+    .instrument(span)
+    .await
+}
+
+async fn command_loop(ctx: &Context, session: &mut Session, shutdown: &mut broadcast::Receiver<()>) {
+    let max_packet = ctx.config.proxy.max_allowed_packet;
+    loop {
+        let read = tokio::select! {
+            read = session.client.read_payload(max_packet) => read,
+            _ = shutdown.recv() => {
+                let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
+                return;
+            }
+        };
+        let payload = match read {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(ReadError::TooLarge) => {
+                let _ = session.client.send(1, &MySqlError::packet_too_large().to_packet()).await;
+                return;
+            }
+            Err(ReadError::Io(e)) => {
+                tracing::debug!(error = %e, "client read failed");
+                return;
+            }
+        };
+        // "The sequence-id is reset to 0 at the start of each command."
+        if payload.first_seq != 0 {
+            let _ = session
+                .client
+                .send(payload.first_seq.wrapping_add(1), &MySqlError::packets_out_of_order().to_packet())
+                .await;
+            return;
+        }
+        let reply_seq = payload.last_seq.wrapping_add(1);
+        match session.handle(payload.bytes, reply_seq).await {
+            Ok(Next::Continue) => {}
+            Ok(Next::Close) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "session ended");
+                return;
+            }
+        }
+    }
+}

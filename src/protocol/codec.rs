@@ -1,0 +1,307 @@
+//! Framing of the MySQL client/server protocol: bytes ↔ [`Packet`]s.
+//!
+//! Owns one socket and its two buffers. It knows nothing about commands,
+//! result sets or routing; both the client side (`frontend`) and the
+//! backend side (`backend`) speak through it.
+//!
+//! Protocol rule (MySQL "Protocol Basics: MySQL Packets"): every packet is a
+//! 3-byte little-endian payload length, a 1-byte sequence id, then the
+//! payload. A payload of 2^24-1 bytes or more is split into chunks of
+//! exactly 0xFF_FFFF bytes, the last chunk being shorter (possibly empty).
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest payload one physical packet can carry; a packet of exactly this
+/// size announces that the next packet continues the same logical payload.
+pub const MAX_CHUNK: usize = 0xFF_FFFF;
+
+const HEADER_LEN: usize = 4;
+/// Responses are flushed once per response, or earlier when this much is
+/// queued: keeps memory bounded while a large result streams through.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+const READ_RESERVE: usize = 16 * 1024;
+
+/// One physical packet as it came off the wire.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub seq: u8,
+    pub payload: Bytes,
+}
+
+impl Packet {
+    /// True when the next packet carries the rest of this payload.
+    pub fn continues(&self) -> bool {
+        self.payload.len() == MAX_CHUNK
+    }
+
+    /// First byte of the payload, the packet's "header" in protocol terms.
+    pub fn header(&self) -> Option<u8> {
+        self.payload.first().copied()
+    }
+}
+
+/// A socket speaking MySQL packets, with buffered reads and writes.
+pub struct PacketStream<S = TcpStream> {
+    stream: S,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
+    pub fn new(stream: S) -> Self {
+        PacketStream {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_RESERVE),
+            wbuf: Vec::with_capacity(READ_RESERVE),
+        }
+    }
+
+    /// Reads one physical packet.
+    ///
+    /// `Ok(None)` means the peer closed the connection cleanly between
+    /// packets; a close in the middle of a packet is an `UnexpectedEof` error.
+    pub async fn read_packet(&mut self) -> io::Result<Option<Packet>> {
+        loop {
+            if let Some(packet) = self.parse_buffered() {
+                return Ok(Some(packet));
+            }
+            self.rbuf.reserve(READ_RESERVE);
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                return if self.rbuf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+        }
+    }
+
+    /// Reads a whole logical payload (joining continuation chunks), refusing
+    /// payloads over `max_len`. Returns the first packet's sequence id and
+    /// the last one's, so a reply can continue the sequence.
+    pub async fn read_payload(&mut self, max_len: usize) -> Result<Option<Payload>, ReadError> {
+        let Some(first) = self.read_packet().await? else {
+            return Ok(None);
+        };
+        if !first.continues() {
+            return Ok(Some(Payload {
+                first_seq: first.seq,
+                last_seq: first.seq,
+                bytes: first.payload,
+            }));
+        }
+        let mut joined = BytesMut::from(&first.payload[..]);
+        let mut last_seq;
+        loop {
+            let chunk = self.read_packet().await?.ok_or(ReadError::Io(
+                io::ErrorKind::UnexpectedEof.into(),
+            ))?;
+            if joined.len() + chunk.payload.len() > max_len {
+                return Err(ReadError::TooLarge);
+            }
+            joined.extend_from_slice(&chunk.payload);
+            last_seq = chunk.seq;
+            if !chunk.continues() {
+                break;
+            }
+        }
+        Ok(Some(Payload {
+            first_seq: first.seq,
+            last_seq,
+            bytes: joined.freeze(),
+        }))
+    }
+
+    fn parse_buffered(&mut self) -> Option<Packet> {
+        if self.rbuf.len() < HEADER_LEN {
+            return None;
+        }
+        let len = u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], 0]) as usize;
+        if self.rbuf.len() < HEADER_LEN + len {
+            // Reserve once for the whole packet instead of growing in steps.
+            self.rbuf.reserve(HEADER_LEN + len - self.rbuf.len());
+            return None;
+        }
+        let seq = self.rbuf[3];
+        self.rbuf.advance(HEADER_LEN);
+        let payload = self.rbuf.split_to(len).freeze();
+        Some(Packet { seq, payload })
+    }
+
+    /// Queues a logical payload, splitting it into chunks as the protocol
+    /// requires; returns the sequence id the next packet must carry.
+    pub fn queue_payload(&mut self, mut seq: u8, payload: &[u8]) -> u8 {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_CHUNK);
+            self.queue_chunk(seq, &rest[..n]);
+            seq = seq.wrapping_add(1);
+            rest = &rest[n..];
+            // A payload that is an exact multiple of MAX_CHUNK ends with an
+            // empty packet so the reader knows it is complete.
+            if n < MAX_CHUNK {
+                return seq;
+            }
+        }
+    }
+
+    /// Queues one physical packet as received (relaying keeps its sequence id).
+    pub fn queue_packet(&mut self, packet: &Packet) {
+        self.queue_chunk(packet.seq, &packet.payload);
+    }
+
+    fn queue_chunk(&mut self, seq: u8, chunk: &[u8]) {
+        debug_assert!(chunk.len() <= MAX_CHUNK);
+        let len = (chunk.len() as u32).to_le_bytes();
+        self.wbuf.extend_from_slice(&[len[0], len[1], len[2], seq]);
+        self.wbuf.extend_from_slice(chunk);
+    }
+
+    /// Flushes when enough is queued; used while streaming large results so
+    /// a slow reader applies backpressure instead of growing our buffer.
+    pub async fn flush_if_large(&mut self) -> io::Result<()> {
+        if self.wbuf.len() >= FLUSH_THRESHOLD {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.stream.flush().await
+    }
+
+    /// Queues and flushes a single logical payload.
+    pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
+        let next = self.queue_payload(seq, payload);
+        self.flush().await?;
+        Ok(next)
+    }
+
+    /// Bytes received but not yet returned as packets.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.rbuf.is_empty()
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl PacketStream<TcpStream> {
+    /// True when the peer has closed the socket or sent something while we
+    /// were not expecting anything (a server-initiated error before it hangs
+    /// up, e.g. after `wait_timeout` or a shutdown).
+    ///
+    /// Only consults readiness the reactor already observed, so on a healthy
+    /// idle connection it costs no system call. This is how a statement is
+    /// known to be *not yet sent* when a backend died: the check runs before
+    /// the statement is written.
+    pub fn is_broken(&mut self) -> bool {
+        if self.has_buffered_input() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Ok(_) => true, // 0 = closed; >0 = unsolicited bytes
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// A logical payload assembled from one or more physical packets.
+#[derive(Debug)]
+pub struct Payload {
+    pub first_seq: u8,
+    pub last_seq: u8,
+    pub bytes: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("packet larger than max_allowed_packet")]
+    TooLarge,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn roundtrip(payload: &[u8]) -> (Vec<Packet>, Payload) {
+        let (a, b) = tokio::io::duplex(64 * 1024 * 1024);
+        let mut writer = PacketStream::new(a);
+        let mut reader = PacketStream::new(b);
+        writer.send(0, payload).await.unwrap();
+        writer.send(0, payload).await.unwrap();
+        drop(writer);
+        let joined = reader.read_payload(usize::MAX).await.unwrap().unwrap();
+        let mut raw = Vec::new();
+        while let Some(p) = reader.read_packet().await.unwrap() {
+            raw.push(p);
+        }
+        (raw, joined)
+    }
+
+    #[tokio::test]
+    async fn small_payload_is_one_packet() {
+        let (raw, joined) = roundtrip(b"\x03SELECT 1").await;
+        assert_eq!(raw.len(), 1);
+        assert_eq!(&raw[0].payload[..], b"\x03SELECT 1");
+        assert_eq!(&joined.bytes[..], b"\x03SELECT 1");
+    }
+
+    #[tokio::test]
+    async fn exact_chunk_size_ends_with_empty_packet() {
+        let payload = vec![7u8; MAX_CHUNK];
+        let (raw, joined) = roundtrip(&payload).await;
+        assert_eq!(raw.len(), 2);
+        assert_eq!(raw[0].payload.len(), MAX_CHUNK);
+        assert_eq!(raw[1].payload.len(), 0);
+        assert_eq!((raw[0].seq, raw[1].seq), (0, 1));
+        assert_eq!(joined.bytes.len(), MAX_CHUNK);
+        assert_eq!(joined.last_seq, 1);
+    }
+
+    #[tokio::test]
+    async fn large_payload_is_split_and_joined() {
+        let payload: Vec<u8> = (0..MAX_CHUNK + 10).map(|i| i as u8).collect();
+        let (raw, joined) = roundtrip(&payload).await;
+        assert_eq!(raw.len(), 2);
+        assert_eq!(raw[1].payload.len(), 10);
+        assert_eq!(&joined.bytes[..], &payload[..]);
+    }
+
+    #[tokio::test]
+    async fn oversized_payload_is_refused() {
+        let (a, b) = tokio::io::duplex(64 * 1024 * 1024);
+        let mut writer = PacketStream::new(a);
+        let mut reader = PacketStream::new(b);
+        writer.send(0, &vec![1u8; MAX_CHUNK + 5]).await.unwrap();
+        assert!(matches!(
+            reader.read_payload(MAX_CHUNK).await,
+            Err(ReadError::TooLarge)
+        ));
+    }
+
+    #[tokio::test]
+    async fn close_mid_packet_is_an_error_and_clean_close_is_none() {
+        let (mut a, b) = tokio::io::duplex(1024);
+        a.write_all(&[5, 0, 0, 0, b'a']).await.unwrap();
+        drop(a);
+        let mut reader = PacketStream::new(b);
+        assert!(reader.read_packet().await.is_err());
+
+        let (a, b) = tokio::io::duplex(1024);
+        drop(a);
+        let mut reader = PacketStream::new(b);
+        assert!(reader.read_packet().await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,142 @@
+//! The errors splitrail itself reports to clients, each with the MySQL error
+//! code and SQLSTATE a client library expects. Errors that a backend
+//! produced are never rebuilt here: they are relayed verbatim.
+
+use super::packets::err_packet;
+
+/// A client-visible error: code, SQLSTATE and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MySqlError {
+    pub code: u16,
+    pub state: [u8; 5],
+    pub message: String,
+}
+
+impl MySqlError {
+    fn new(code: u16, state: &[u8; 5], message: impl Into<String>) -> Self {
+        MySqlError {
+            code,
+            state: *state,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_packet(&self) -> Vec<u8> {
+        err_packet(self.code, &self.state, &self.message)
+    }
+
+    /// ER_ACCESS_DENIED_ERROR.
+    pub fn access_denied(user: &str, host: &str, using_password: bool) -> Self {
+        let using = if using_password { "YES" } else { "NO" };
+        Self::new(
+            1045,
+            b"28000",
+            format!("Access denied for user '{user}'@'{host}' (using password: {using})"),
+        )
+    }
+
+    /// ER_OPTION_PREVENTS_STATEMENT: the reduced-functionality mode answer.
+    pub fn no_writable_master() -> Self {
+        Self::new(
+            1290,
+            b"HY000",
+            "splitrail is running in read-only mode: no writable master is reachable",
+        )
+    }
+
+    /// CR_SERVER_LOST: the statement may or may not have run.
+    pub fn outcome_unknown(node: &str) -> Self {
+        Self::new(
+            2013,
+            b"HY000",
+            format!(
+                "Lost connection to backend '{node}' during query; the statement may or may not have been executed"
+            ),
+        )
+    }
+
+    /// The open transaction is gone with its backend connection.
+    pub fn transaction_lost(node: &str) -> Self {
+        Self::new(
+            2013,
+            b"HY000",
+            format!(
+                "Lost connection to backend '{node}' inside a transaction; the transaction was rolled back"
+            ),
+        )
+    }
+
+    /// CR_CONN_HOST_ERROR: no backend could be reached for this statement.
+    pub fn no_backend(what: &str) -> Self {
+        Self::new(2003, b"HY000", format!("splitrail: no reachable backend for {what}"))
+    }
+
+    /// ER_UNKNOWN_COM_ERROR.
+    pub fn unknown_command(command: u8) -> Self {
+        Self::new(
+            1047,
+            b"08S01",
+            format!("Unknown command 0x{command:02x}"),
+        )
+    }
+
+    /// ER_UNSUPPORTED_PS: prepared statements arrive with the routing contract.
+    pub fn unsupported(what: &str) -> Self {
+        Self::new(
+            1235,
+            b"42000",
+            format!("This version of splitrail doesn't yet support '{what}'"),
+        )
+    }
+
+    /// ER_MALFORMED_PACKET.
+    pub fn malformed_packet() -> Self {
+        Self::new(1835, b"HY000", "Malformed communication packet")
+    }
+
+    /// ER_NET_PACKETS_OUT_OF_ORDER.
+    pub fn packets_out_of_order() -> Self {
+        Self::new(1156, b"08S01", "Got packets out of order")
+    }
+
+    /// ER_NET_PACKET_TOO_LARGE.
+    pub fn packet_too_large() -> Self {
+        Self::new(1153, b"08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
+    }
+
+    /// ER_CON_COUNT_ERROR.
+    pub fn too_many_connections() -> Self {
+        Self::new(1040, b"08004", "Too many connections")
+    }
+
+    /// ER_HANDSHAKE_ERROR.
+    pub fn bad_handshake() -> Self {
+        Self::new(1043, b"08S01", "Bad handshake")
+    }
+
+    /// ER_NOT_SUPPORTED_AUTH_MODE.
+    pub fn tls_not_supported() -> Self {
+        Self::new(
+            1251,
+            b"08004",
+            "splitrail: TLS was requested but is not configured on this listener",
+        )
+    }
+
+    /// ER_SERVER_SHUTDOWN.
+    pub fn shutting_down() -> Self {
+        Self::new(1053, b"08S01", "splitrail is shutting down")
+    }
+}
+
+impl std::fmt::Display for MySqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ERROR {} ({}): {}",
+            self.code,
+            String::from_utf8_lossy(&self.state),
+            self.message
+        )
+    }
+}

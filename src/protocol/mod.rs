@@ -1,0 +1,12 @@
+//! The MySQL client/server protocol as far as splitrail needs it: framing
+//! ([`codec`]), the few packets it must read or write itself ([`packets`]),
+//! and the client-visible errors it can produce ([`errors`]).
+//!
+//! Nothing here touches routing or sessions.
+
+pub mod codec;
+pub mod errors;
+pub mod packets;
+
+pub use codec::{Packet, PacketStream};
+pub use errors::MySqlError;

@@ -1,0 +1,501 @@
+//! Statement classification on top of the pre-lexer: what kind of
+//! statement this is, and whether it pins the session to the writer.
+
+use super::functions::is_safe_before_paren;
+use super::lexer::{strip_prefix_ignore_case, Lexer, Tok};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    /// A plain read that may run on a replica.
+    Read,
+    /// Must run on the writer.
+    Write,
+    /// `USE db`: runs on the writer and is recorded as session state.
+    Use,
+    /// `SET` of session state. `replayable` = the same text gives the same
+    /// result on any backend (no subquery, no function call), so it is
+    /// recorded and replayed; otherwise the session is pinned to the writer.
+    SessionSet { replayable: bool },
+    /// Reads the diagnostics of the previous statement.
+    PreviousBackend,
+}
+
+/// A routing hint from a leading `/* splitrail:… */` comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    Writer,
+    Replica,
+    Node(Box<str>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    pub kind: StatementKind,
+    /// Running this statement leaves state that only the writer
+    /// connection has (LOCK TABLES, GET_LOCK, temporary tables, user
+    /// variables assigned from data, SQL-level PREPARE, SQL_CALC_FOUND_ROWS).
+    pub pins_writer: bool,
+    pub hint: Option<Hint>,
+}
+
+impl Classification {
+    fn new(kind: StatementKind) -> Self {
+        Classification {
+            kind,
+            pins_writer: false,
+            hint: None,
+        }
+    }
+
+    fn pinning(kind: StatementKind) -> Self {
+        Classification {
+            pins_writer: true,
+            ..Self::new(kind)
+        }
+    }
+}
+
+fn is(word: &[u8], keyword: &str) -> bool {
+    word.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+fn is_word(tok: Option<Tok<'_>>, keyword: &str) -> bool {
+    matches!(tok, Some(Tok::Word(w)) if is(w, keyword))
+}
+
+/// Classifies one COM_QUERY text.
+pub fn classify(sql: &[u8]) -> Classification {
+    let mut lx = Lexer::new(sql);
+    let mut first = lx.next_token();
+    let mut parens = 0;
+    while first == Some(Tok::LParen) {
+        parens += 1;
+        first = lx.next_token();
+    }
+    let hint = lx.hint.and_then(parse_hint);
+    let mut c = match first {
+        // `/*!50001 … */` before the first keyword: a server of another
+        // version may not run that part, so we cannot know the verb.
+        _ if lx.leading_exec_comment => Classification::new(StatementKind::Write),
+        Some(Tok::Word(w)) if is(w, "SELECT") => ReadScan::default().run(&mut lx),
+        Some(Tok::Word(_)) if parens > 0 => Classification::new(StatementKind::Write),
+        Some(Tok::Word(w)) if is(w, "WITH") => with_statement(&mut lx),
+        Some(Tok::Word(w)) if is(w, "SHOW") => show_statement(&mut lx),
+        Some(Tok::Word(w)) if is(w, "DESCRIBE") || is(w, "DESC") || is(w, "EXPLAIN") => {
+            explain_statement(&mut lx)
+        }
+        Some(Tok::Word(w)) if is(w, "USE") => single(&mut lx, Classification::new(StatementKind::Use)),
+        Some(Tok::Word(w)) if is(w, "SET") => set_statement(&mut lx),
+        Some(Tok::Word(w)) => Classification {
+            pins_writer: pins_on_write(w, &mut lx),
+            ..Classification::new(StatementKind::Write)
+        },
+        _ => Classification::new(StatementKind::Write),
+    };
+    // Several statements in one packet run in order on one connection:
+    // that connection must be the writer's, and we record nothing from it.
+    while lx.next_token().is_some() {}
+    if lx.multi_statement {
+        c.kind = StatementKind::Write;
+    }
+    c.hint = hint;
+    c
+}
+
+fn parse_hint(text: &[u8]) -> Option<Hint> {
+    if is(text, "master") || is(text, "writer") || is(text, "primary") {
+        Some(Hint::Writer)
+    } else if is(text, "replica") || is(text, "slave") {
+        Some(Hint::Replica)
+    } else {
+        let name = strip_prefix_ignore_case(text, b"node=")?;
+        std::str::from_utf8(name.trim_ascii()).ok().map(|n| Hint::Node(n.into()))
+    }
+}
+
+/// A statement that must be alone: anything after it makes it a write.
+fn single(lx: &mut Lexer<'_>, c: Classification) -> Classification {
+    while lx.next_token().is_some() {}
+    c
+}
+
+/// Writes that leave state only the writer connection has.
+fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> bool {
+    if is(verb, "LOCK") || is(verb, "PREPARE") || is(verb, "EXECUTE") {
+        return true;
+    }
+    if is(verb, "CREATE") {
+        // CREATE [OR REPLACE] TEMPORARY TABLE
+        for _ in 0..3 {
+            match lx.next_token() {
+                Some(Tok::Word(w)) if is(w, "TEMPORARY") => return true,
+                Some(Tok::Word(w)) if is(w, "OR") || is(w, "REPLACE") => continue,
+                _ => return false,
+            }
+        }
+    }
+    // GET_LOCK() / user variables inside a write (e.g. `DO GET_LOCK(…)`,
+    // `UPDATE … SET x = @v := …`).
+    let mut prev: Option<Tok<'_>> = None;
+    while let Some(tok) = lx.next_token() {
+        match (prev, tok) {
+            (Some(Tok::Word(w)), Tok::LParen) if is(w, "GET_LOCK") => return true,
+            (_, Tok::Assign) => return true,
+            _ => {}
+        }
+        prev = Some(tok);
+    }
+    false
+}
+
+/// Scans a SELECT (or the body of WITH/EXPLAIN) for anything that makes it
+/// unsafe on a replica.
+#[derive(Default)]
+struct ReadScan<'a> {
+    prev: Option<Tok<'a>>,
+    before_prev: Option<Tok<'a>>,
+    unsafe_for_replica: bool,
+    pins: bool,
+    previous_backend: bool,
+    /// INSERT or REPLACE was the last word: a write verb unless `(` follows
+    /// (then it is the string function).
+    verb_or_function: bool,
+}
+
+impl<'a> ReadScan<'a> {
+    fn run(mut self, lx: &mut Lexer<'a>) -> Classification {
+        while let Some(tok) = lx.next_token() {
+            if tok == Tok::Semicolon {
+                break;
+            }
+            self.feed(tok);
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> Classification {
+        if self.verb_or_function {
+            self.unsafe_for_replica = true;
+        }
+        if self.previous_backend && !self.unsafe_for_replica {
+            return Classification::new(StatementKind::PreviousBackend);
+        }
+        let kind = if self.unsafe_for_replica {
+            StatementKind::Write
+        } else {
+            StatementKind::Read
+        };
+        Classification {
+            pins_writer: self.pins,
+            ..Classification::new(kind)
+        }
+    }
+
+    fn feed(&mut self, tok: Tok<'a>) {
+        if std::mem::take(&mut self.verb_or_function) && tok != Tok::LParen {
+            self.unsafe_for_replica = true;
+        }
+        match (self.prev, tok) {
+            // A function call: safe only when it is a known built-in.
+            (Some(Tok::Word(w)), Tok::LParen) => {
+                let qualified = self.before_prev == Some(Tok::Dot);
+                if qualified || !is_safe_before_paren(w) {
+                    self.unsafe_for_replica = true;
+                    if is(w, "GET_LOCK") {
+                        self.pins = true;
+                    }
+                }
+            }
+            (Some(Tok::Word(w)), Tok::Word(next)) => {
+                // FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE
+                if (is(w, "FOR") && (is(next, "UPDATE") || is(next, "SHARE")))
+                    || (is(w, "LOCK") && is(next, "IN"))
+                {
+                    self.unsafe_for_replica = true;
+                }
+                // NEXT VALUE FOR seq / PREVIOUS VALUE FOR seq
+                if (is(w, "NEXT") || is(w, "PREVIOUS")) && is(next, "VALUE") {
+                    self.unsafe_for_replica = true;
+                }
+            }
+            _ => {}
+        }
+        match tok {
+            Tok::Word(w) => self.word(w),
+            Tok::Assign => {
+                self.unsafe_for_replica = true;
+                self.pins = true;
+            }
+            Tok::SysVar(name) => self.system_variable(name),
+            _ => {}
+        }
+        self.before_prev = self.prev;
+        self.prev = Some(tok);
+    }
+
+    fn word(&mut self, w: &[u8]) {
+        if is(w, "INTO") {
+            // SELECT … INTO @var / OUTFILE / DUMPFILE
+            self.unsafe_for_replica = true;
+            self.pins = true;
+        } else if is(w, "SQL_CALC_FOUND_ROWS") {
+            self.unsafe_for_replica = true;
+            self.pins = true;
+        } else if WRITE_VERBS.iter().any(|v| is(w, v)) {
+            // A write verb inside a read (`WITH … DELETE`, a second verb
+            // that slipped through): not a plain read.
+            // INSERT(…)/REPLACE(…) string functions are decided at `(`.
+            if !(is(w, "INSERT") || is(w, "REPLACE")) {
+                self.unsafe_for_replica = true;
+            } else {
+                self.verb_or_function = true;
+            }
+        }
+    }
+
+    fn system_variable(&mut self, name: &[u8]) {
+        let name = strip_prefix_ignore_case(name, b"session.")
+            .or_else(|| strip_prefix_ignore_case(name, b"local."))
+            .unwrap_or(name);
+        if is(name, "warning_count") || is(name, "error_count") {
+            self.previous_backend = true;
+        } else if is(name, "last_insert_id") || is(name, "identity") || name.starts_with(b"global.") {
+            self.unsafe_for_replica = true;
+        }
+    }
+}
+
+/// Verbs that make a statement a write wherever they stand outside quotes.
+const WRITE_VERBS: &[&str] = &[
+    "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME",
+    "GRANT", "REVOKE", "CALL", "LOAD", "HANDLER", "UNLOCK", "OPTIMIZE", "REPAIR", "FLUSH",
+    "PURGE", "KILL", "INSTALL", "UNINSTALL", "SHUTDOWN", "SAVEPOINT", "COMMIT", "ROLLBACK",
+    "SIGNAL", "RESIGNAL",
+];
+
+/// `WITH [RECURSIVE] name [(columns)] AS (query) [, …] main-statement`:
+/// a read only when every CTE body and the main statement are reads.
+fn with_statement(lx: &mut Lexer<'_>) -> Classification {
+    let mut scan = ReadScan::default();
+    let mut tok = lx.next_token();
+    if is_word(tok, "RECURSIVE") {
+        tok = lx.next_token();
+    }
+    loop {
+        // CTE name, then an optional column list (names only, no calls).
+        if !matches!(tok, Some(Tok::Word(_) | Tok::QuotedIdent)) {
+            return single(lx, Classification::new(StatementKind::Write));
+        }
+        tok = lx.next_token();
+        if tok == Some(Tok::LParen) {
+            if !skip_balanced(lx) {
+                return Classification::new(StatementKind::Write);
+            }
+            tok = lx.next_token();
+        }
+        if !is_word(tok, "AS") || lx.next_token() != Some(Tok::LParen) {
+            return single(lx, Classification::new(StatementKind::Write));
+        }
+        // The CTE body, up to its closing parenthesis.
+        let mut depth = 1;
+        while depth > 0 {
+            let Some(t) = lx.next_token() else {
+                return Classification::new(StatementKind::Write);
+            };
+            match t {
+                Tok::LParen => depth += 1,
+                Tok::RParen => depth -= 1,
+                _ => {}
+            }
+            scan.feed(t);
+        }
+        scan.prev = None;
+        scan.before_prev = None;
+        tok = lx.next_token();
+        if tok == Some(Tok::Comma) {
+            tok = lx.next_token();
+            continue;
+        }
+        break;
+    }
+    // The main statement must itself be a SELECT.
+    let mut main = tok;
+    while main == Some(Tok::LParen) {
+        main = lx.next_token();
+    }
+    if !is_word(main, "SELECT") {
+        return single(lx, Classification::new(StatementKind::Write));
+    }
+    scan.run(lx)
+}
+
+/// Skips to the parenthesis that closes one already opened; false at end
+/// of input.
+fn skip_balanced(lx: &mut Lexer<'_>) -> bool {
+    let mut depth = 1;
+    while depth > 0 {
+        match lx.next_token() {
+            Some(Tok::LParen) => depth += 1,
+            Some(Tok::RParen) => depth -= 1,
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    true
+}
+
+/// SHOW statements about schema objects read the same on every node; the
+/// ones about the server or the session (VARIABLES, STATUS, PROCESSLIST,
+/// MASTER STATUS, GRANTS, PROFILE, …) describe the node that answers, and
+/// the client means the primary.
+fn show_statement(lx: &mut Lexer<'_>) -> Classification {
+    const SCHEMA_SHOWS: &[&str] = &[
+        "TABLES", "COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS", "CREATE", "DATABASES",
+        "SCHEMAS", "TABLE", "CHARACTER", "CHARSET", "COLLATION", "ENGINES", "STORAGE",
+        "TRIGGERS", "EVENTS", "PLUGINS", "PRIVILEGES", "FUNCTION", "PROCEDURE",
+    ];
+    let mut tok = lx.next_token();
+    if is_word(tok, "WARNINGS") || is_word(tok, "ERRORS") {
+        return single(lx, Classification::new(StatementKind::PreviousBackend));
+    }
+    if is_word(tok, "COUNT") {
+        // SHOW COUNT(*) WARNINGS / ERRORS
+        return single(lx, Classification::new(StatementKind::PreviousBackend));
+    }
+    if is_word(tok, "FULL") || is_word(tok, "EXTENDED") {
+        tok = lx.next_token();
+        if is_word(tok, "FULL") {
+            tok = lx.next_token();
+        }
+    }
+    let kind = match tok {
+        Some(Tok::Word(w)) if SCHEMA_SHOWS.iter().any(|s| is(w, s)) => StatementKind::Read,
+        _ => StatementKind::Write,
+    };
+    single(lx, Classification::new(kind))
+}
+
+/// DESCRIBE t / EXPLAIN SELECT …: reads, except EXPLAIN ANALYZE (which runs
+/// the statement), EXPLAIN FOR CONNECTION, and explaining a write.
+fn explain_statement(lx: &mut Lexer<'_>) -> Classification {
+    let mut tok = lx.next_token();
+    loop {
+        match tok {
+            Some(Tok::Word(w)) if is(w, "EXTENDED") || is(w, "PARTITIONS") => tok = lx.next_token(),
+            Some(Tok::Word(w)) if is(w, "FORMAT") => {
+                // FORMAT = JSON|TREE|TRADITIONAL
+                lx.next_token();
+                lx.next_token();
+                tok = lx.next_token();
+            }
+            _ => break,
+        }
+    }
+    match tok {
+        Some(Tok::Word(w)) if is(w, "SELECT") => ReadScan::default().run(lx),
+        Some(Tok::Word(w)) if is(w, "WITH") => with_statement(lx),
+        Some(Tok::LParen) => {
+            let mut t = lx.next_token();
+            while t == Some(Tok::LParen) {
+                t = lx.next_token();
+            }
+            if is_word(t, "SELECT") {
+                ReadScan::default().run(lx)
+            } else {
+                single(lx, Classification::new(StatementKind::Write))
+            }
+        }
+        Some(Tok::Word(w))
+            if is(w, "ANALYZE")
+                || is(w, "FOR")
+                || WRITE_VERBS.iter().any(|v| is(w, v))
+                || is(w, "TABLE")
+                || is(w, "VALUES") =>
+        {
+            single(lx, Classification::new(StatementKind::Write))
+        }
+        // DESCRIBE table [column]
+        Some(Tok::Word(_) | Tok::QuotedIdent) => {
+            let mut c = Classification::new(StatementKind::Read);
+            while let Some(t) = lx.next_token() {
+                if !matches!(t, Tok::Word(_) | Tok::QuotedIdent | Tok::Dot | Tok::Str | Tok::Semicolon) {
+                    c.kind = StatementKind::Write;
+                }
+            }
+            c
+        }
+        _ => single(lx, Classification::new(StatementKind::Write)),
+    }
+}
+
+/// SET statements: session state is recorded and replayed; global state,
+/// passwords, roles defaults, the next transaction's characteristics and
+/// SET STATEMENT … FOR are plain writes.
+fn set_statement(lx: &mut Lexer<'_>) -> Classification {
+    let first = lx.next_token();
+    match first {
+        Some(Tok::Word(w))
+            if ["GLOBAL", "PERSIST", "PERSIST_ONLY", "PASSWORD", "DEFAULT", "TRANSACTION", "STATEMENT"]
+                .iter()
+                .any(|k| is(w, k)) =>
+        {
+            return single(lx, Classification::new(StatementKind::Write));
+        }
+        Some(Tok::SysVar(name)) if strip_prefix_ignore_case(name, b"global.").is_some() => {
+            return single(lx, Classification::new(StatementKind::Write));
+        }
+        None => return Classification::new(StatementKind::Write),
+        _ => {}
+    }
+    let mut replayable = true;
+    while let Some(tok) = lx.next_token() {
+        match tok {
+            Tok::Word(w) if is(w, "GLOBAL") || is(w, "PERSIST") || is(w, "PERSIST_ONLY") => {
+                return single(lx, Classification::new(StatementKind::Write));
+            }
+            Tok::SysVar(name) if strip_prefix_ignore_case(name, b"global.").is_some() => {
+                return single(lx, Classification::new(StatementKind::Write));
+            }
+            // A subquery or function call may read data or depend on the
+            // node: run it on the writer only, and stay there.
+            Tok::LParen => replayable = false,
+            Tok::Word(w) if is(w, "SELECT") => replayable = false,
+            _ => {}
+        }
+    }
+    if replayable {
+        Classification::new(StatementKind::SessionSet { replayable: true })
+    } else {
+        Classification::pinning(StatementKind::SessionSet { replayable: false })
+    }
+}
+
+/// The database named by `USE db` (unquoting a backtick identifier).
+pub fn use_database(sql: &[u8]) -> Option<String> {
+    let mut lx = Lexer::new(sql);
+    if !is_word(lx.next_token(), "USE") {
+        return None;
+    }
+    let text = std::str::from_utf8(sql.get(lx.offset()..)?).ok()?;
+    let rest = text.trim_start();
+    let name = if let Some(quoted) = rest.strip_prefix('`') {
+        let mut out = String::new();
+        let mut chars = quoted.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '`' {
+                if chars.peek() == Some(&'`') {
+                    chars.next();
+                    out.push('`');
+                } else {
+                    break;
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        rest.split(|c: char| c.is_whitespace() || c == ';').next()?.to_string()
+    };
+    (!name.is_empty()).then_some(name)
+}

@@ -1,0 +1,584 @@
+//! One client session: its transaction state, pins and recorded session
+//! state, the backend connections it holds, and the execution of each
+//! command on the backend the router chose.
+//!
+//! Invariants:
+//! - at most one backend connection per node is held, and a statement is
+//!   only sent on a connection whose state (database, SET statements,
+//!   multi-statement option) matches the session's;
+//! - a statement that might have run is never sent again: only statements
+//!   known not to have reached a backend, or reads, are retried;
+//! - transaction and autocommit state come from the writer's status flags.
+
+use crate::backend::conn::CommandError;
+use crate::backend::relay::{self, Outcome, RelayError, ResponseKind, Sink};
+use crate::backend::{BackendConn, BackendError, PoolKey};
+use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
+use crate::protocol::{MySqlError, PacketStream};
+use crate::router::{self, Route, SessionFlags, StatementKind};
+use crate::topology::NodeId;
+use crate::Context;
+use bytes::Bytes;
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use std::io;
+use std::sync::Arc;
+
+/// Session state recorded on the writer and replayed, lazily and once, on
+/// every other backend connection the session uses.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    pub db: Option<String>,
+    /// Replayable `SET …` statements in the order they ran.
+    pub sets: Vec<Bytes>,
+    /// COM_SET_OPTION: multi-statements on (true) or off (false).
+    pub multi_option: Option<bool>,
+}
+
+/// Why a command could not be completed normally.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The client went away or its socket failed: end the session quietly.
+    #[error("client connection: {0}")]
+    ClientGone(io::Error),
+    /// Report this error to the client; the session continues.
+    #[error("{0}")]
+    Report(MySqlError),
+    /// A backend said no (e.g. while replaying state); report its error.
+    #[error("backend error {}", .0.code)]
+    Backend(ErrInfo),
+    /// The backend connection broke before any byte of the response
+    /// reached the client. `retryable` when the statement is known not to
+    /// have been delivered.
+    #[error("backend {node} lost: {source}")]
+    BackendLost {
+        node: NodeId,
+        retryable: bool,
+        source: io::Error,
+    },
+}
+
+impl From<CommandError> for SessionError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Server(err) => SessionError::Backend(err),
+            CommandError::Io(e) => SessionError::Report(MySqlError::no_backend(&format!("session state ({e})"))),
+            CommandError::Unexpected => SessionError::Report(MySqlError::no_backend("session state")),
+        }
+    }
+}
+
+/// What the command loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Close,
+}
+
+pub struct Session {
+    ctx: Arc<Context>,
+    pub client: PacketStream,
+    key: PoolKey,
+    password: String,
+    client_caps: CapabilityFlags,
+    flags: SessionFlags,
+    state: SessionState,
+    /// Held backend connections, at most one per node.
+    backends: Vec<BackendConn>,
+    /// The node whose connection carries this session's writes.
+    session_writer: Option<NodeId>,
+    /// Node that ran the previous statement (for SHOW WARNINGS & co).
+    last_node: Option<NodeId>,
+}
+
+impl Session {
+    pub fn new(
+        ctx: Arc<Context>,
+        client: PacketStream,
+        key: PoolKey,
+        password: String,
+        client_caps: CapabilityFlags,
+    ) -> Session {
+        Session {
+            ctx,
+            client,
+            key,
+            password,
+            client_caps,
+            flags: SessionFlags::default(),
+            state: SessionState::default(),
+            backends: Vec::new(),
+            session_writer: None,
+            last_node: None,
+        }
+    }
+
+    /// Selects the database the client asked for at connect time; the
+    /// writer checks that it exists and is allowed.
+    pub async fn select_initial_db(&mut self, db: String) -> Result<(), SessionError> {
+        let i = self.writer_conn().await?;
+        self.backends[i].init_db(&db).await?;
+        self.state.db = Some(db);
+        Ok(())
+    }
+
+    /// Runs one client command (its whole payload, command byte first).
+    pub async fn handle(&mut self, payload: Bytes, reply_seq: u8) -> Result<Next, SessionError> {
+        let Some(&cmd) = payload.first() else {
+            self.report(reply_seq, &MySqlError::malformed_packet()).await?;
+            return Ok(Next::Close);
+        };
+        let result = match cmd {
+            command::QUIT => return Ok(Next::Close),
+            command::QUERY => self.query(payload).await,
+            command::INIT_DB => self.init_db(payload).await,
+            command::PING => self.reply_ok(reply_seq).await,
+            command::FIELD_LIST => {
+                let route = router::route(
+                    &router::Classification {
+                        kind: StatementKind::Read,
+                        pins_writer: false,
+                        hint: None,
+                    },
+                    self.flags,
+                );
+                self.run(route, &payload, ResponseKind::FieldList).await.map(drop)
+            }
+            command::STATISTICS => self.run(Route::Writer, &payload, ResponseKind::Single).await.map(drop),
+            command::SET_OPTION => self.set_option(payload).await,
+            command::RESET_CONNECTION => self.reset_connection(reply_seq).await,
+            command::STMT_PREPARE
+            | command::STMT_EXECUTE
+            | command::STMT_SEND_LONG_DATA
+            | command::STMT_CLOSE
+            | command::STMT_RESET
+            | command::STMT_FETCH => {
+                // COM_STMT_SEND_LONG_DATA and COM_STMT_CLOSE have no response.
+                if matches!(cmd, command::STMT_SEND_LONG_DATA | command::STMT_CLOSE) {
+                    return Ok(Next::Continue);
+                }
+                Err(SessionError::Report(MySqlError::unsupported("prepared statements (binary protocol)")))
+            }
+            command::CHANGE_USER => Err(SessionError::Report(MySqlError::unsupported("COM_CHANGE_USER"))),
+            other => Err(SessionError::Report(MySqlError::unknown_command(other))),
+        };
+        match result {
+            Ok(()) => Ok(Next::Continue),
+            Err(SessionError::ClientGone(e)) => Err(SessionError::ClientGone(e)),
+            Err(e) => {
+                self.report_error(reply_seq, e).await?;
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    /// The single place where a failed command becomes an ERR packet.
+    async fn report_error(&mut self, seq: u8, err: SessionError) -> Result<(), SessionError> {
+        let mysql_err = match err {
+            SessionError::Report(e) => e,
+            SessionError::Backend(e) => MySqlError {
+                code: e.code,
+                state: e.state,
+                message: e.message,
+            },
+            SessionError::BackendLost { node, .. } => {
+                let name = self.ctx.topology.load().node(node).name.clone();
+                MySqlError::outcome_unknown(&name)
+            }
+            SessionError::ClientGone(e) => return Err(SessionError::ClientGone(e)),
+        };
+        tracing::debug!(error = %mysql_err, "reporting error to client");
+        self.report(seq, &mysql_err).await
+    }
+
+    async fn report(&mut self, seq: u8, err: &MySqlError) -> Result<(), SessionError> {
+        self.client
+            .send(seq, &err.to_packet())
+            .await
+            .map(drop)
+            .map_err(SessionError::ClientGone)
+    }
+
+    fn status_flags(&self) -> u16 {
+        let mut status = StatusFlags::empty();
+        if self.flags.autocommit {
+            status |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.flags.in_transaction {
+            status |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        status.bits()
+    }
+
+    async fn reply_ok(&mut self, seq: u8) -> Result<(), SessionError> {
+        let ok = packets::ok_packet(
+            OkInfo {
+                status: self.status_flags(),
+                ..OkInfo::default()
+            },
+            self.client_caps,
+        );
+        self.client.send(seq, &ok).await.map(drop).map_err(SessionError::ClientGone)
+    }
+
+    async fn query(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let sql = &payload[1..];
+        let class = router::classify(sql);
+        let route = router::route(&class, self.flags);
+        tracing::trace!(?class, ?route, "routing");
+        if class.pins_writer && !self.flags.pinned {
+            tracing::debug!("session pinned to the writer");
+            self.flags.pinned = true;
+        }
+        match class.kind {
+            StatementKind::Use => {
+                let outcome = self.run(Route::Writer, &payload, ResponseKind::Query).await?;
+                if outcome.error.is_none() {
+                    if let Some(db) = router::use_database(sql) {
+                        self.note_writer_db(&db);
+                        self.state.db = Some(db);
+                    }
+                }
+            }
+            StatementKind::SessionSet { replayable } => {
+                let outcome = self.run(Route::Writer, &payload, ResponseKind::Query).await?;
+                if outcome.error.is_none() && replayable {
+                    self.state.sets.push(payload.slice(1..));
+                    self.note_writer_applied_sets();
+                }
+            }
+            _ => {
+                self.run(route, &payload, ResponseKind::Query).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn init_db(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let outcome = self.run(Route::Writer, &payload, ResponseKind::Single).await?;
+        if outcome.error.is_none() {
+            let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+            self.note_writer_db(&db);
+            self.state.db = Some(db);
+        }
+        Ok(())
+    }
+
+    async fn set_option(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        // COM_SET_OPTION: 0 = MULTI_STATEMENTS_ON, 1 = _OFF.
+        let on = match payload.get(1..3) {
+            Some([0, 0]) => true,
+            Some([1, 0]) => false,
+            _ => return Err(SessionError::Report(MySqlError::malformed_packet())),
+        };
+        let outcome = self.run(Route::Writer, &payload, ResponseKind::Single).await?;
+        if outcome.error.is_none() {
+            self.state.multi_option = Some(on);
+            if let Some(i) = self.writer_index() {
+                self.backends[i].multi_option = Some(on);
+            }
+        }
+        Ok(())
+    }
+
+    /// COM_RESET_CONNECTION: every held backend connection is reset for
+    /// real, then the session's own state is cleared (the database stays,
+    /// as on a server).
+    async fn reset_connection(&mut self, seq: u8) -> Result<(), SessionError> {
+        let mut kept = Vec::with_capacity(self.backends.len());
+        for mut conn in std::mem::take(&mut self.backends) {
+            if conn.reset().await.is_ok() {
+                kept.push(conn);
+            } else if Some(conn.node) == self.session_writer {
+                self.session_writer = None;
+            }
+        }
+        self.backends = kept;
+        let db = self.state.db.take();
+        self.state = SessionState {
+            db,
+            ..SessionState::default()
+        };
+        self.flags = SessionFlags::default();
+        self.reply_ok(seq).await
+    }
+
+    fn held(&self, node: NodeId) -> Option<usize> {
+        self.backends.iter().position(|c| c.node == node)
+    }
+
+    fn writer_index(&self) -> Option<usize> {
+        self.session_writer.and_then(|w| self.held(w))
+    }
+
+    /// The writer connection just ran `USE db` itself.
+    fn note_writer_db(&mut self, db: &str) {
+        if let Some(i) = self.writer_index() {
+            self.backends[i].db = Some(db.to_string());
+        }
+    }
+
+    /// The writer connection just ran the newest recorded SET itself.
+    fn note_writer_applied_sets(&mut self) {
+        let n = self.state.sets.len();
+        if let Some(i) = self.writer_index() {
+            if self.backends[i].applied_sets + 1 == n {
+                self.backends[i].applied_sets = n;
+            }
+        }
+    }
+
+    /// Runs a command on the backend `route` names and relays the response.
+    async fn run(&mut self, route: Route, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+        match route {
+            Route::Writer => self.run_on_writer(payload, kind).await,
+            Route::Replica => self.run_on_replica(payload, kind).await,
+            Route::Previous => match self.last_node.and_then(|n| self.held(n)) {
+                Some(i) => self.send_and_relay(i, payload, kind).await,
+                None => self.run_on_writer(payload, kind).await,
+            },
+            Route::Node(name) => {
+                let node = self.ctx.topology.load().find(&name);
+                match node {
+                    Some(node) => match self.conn_for(node).await {
+                        Ok(i) => self.send_and_relay(i, payload, kind).await,
+                        Err(_) => self.run_on_writer(payload, kind).await,
+                    },
+                    None => Err(SessionError::Report(MySqlError::no_backend(&format!(
+                        "hint node={name} (no such node)"
+                    )))),
+                }
+            }
+        }
+    }
+
+    async fn run_on_writer(&mut self, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+        // One retry: when the held writer connection turns out dead before
+        // anything was delivered, the statement never ran and may go again.
+        for attempt in 0..2 {
+            let i = self.writer_conn().await?;
+            match self.send_and_relay(i, payload, kind).await {
+                Err(SessionError::BackendLost { retryable: true, .. }) if attempt == 0 && !self.flags.in_transaction => {
+                    continue
+                }
+                Err(SessionError::BackendLost { node, .. }) if self.flags.in_transaction => {
+                    self.flags = SessionFlags::default();
+                    let name = self.ctx.topology.load().node(node).name.clone();
+                    return Err(SessionError::Report(MySqlError::transaction_lost(&name)));
+                }
+                other => return other,
+            }
+        }
+        Err(SessionError::Report(MySqlError::no_writable_master()))
+    }
+
+    async fn run_on_replica(&mut self, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+        let mut tried: Vec<NodeId> = Vec::new();
+        loop {
+            let pick = {
+                let snap = self.ctx.topology.load();
+                self.ctx.topology.pick_replica(&snap, &tried)
+            };
+            // No replica left: the writer serves the read.
+            let Some(node) = pick else {
+                return self.run_on_writer(payload, kind).await;
+            };
+            tried.push(node);
+            let Ok(i) = self.conn_for(node).await else {
+                continue;
+            };
+            match self.send_and_relay(i, payload, kind).await {
+                // A read that failed before the client saw anything is
+                // safe to run elsewhere.
+                Err(SessionError::BackendLost { .. }) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// The connection to use for writes: the session's writer connection
+    /// while it is alive and either still the active writer or needed for
+    /// an open transaction or pinned state; otherwise one to the current
+    /// active writer, failing over to the next master when it cannot be
+    /// reached.
+    async fn writer_conn(&mut self) -> Result<usize, SessionError> {
+        if let Some(i) = self.writer_index() {
+            let node = self.backends[i].node;
+            let stuck = self.flags.in_transaction || self.flags.pinned;
+            if self.backends[i].is_broken() {
+                self.backends.swap_remove(i);
+                self.session_writer = None;
+                if stuck {
+                    self.flags = SessionFlags::default();
+                    let name = self.ctx.topology.load().node(node).name.clone();
+                    return Err(SessionError::Report(MySqlError::transaction_lost(&name)));
+                }
+            } else if stuck || self.ctx.topology.load().writer() == Some(node) {
+                self.sync_state(i).await?;
+                return Ok(i);
+            } else {
+                // The active writer changed and we are at a transaction
+                // boundary: follow it.
+                let conn = self.backends.swap_remove(i);
+                self.ctx.pools.checkin(conn);
+                self.session_writer = None;
+            }
+        }
+        let attempts = self.ctx.topology.load().nodes.len() + 1;
+        for _ in 0..attempts {
+            let Some(writer) = self.ctx.topology.writer() else {
+                break;
+            };
+            match self.checkout(writer).await {
+                Ok(i) => {
+                    self.session_writer = Some(writer);
+                    self.sync_state(i).await?;
+                    return Ok(i);
+                }
+                Err(e) if e.is_unreachable() => {
+                    tracing::warn!(error = %e, "writer unreachable");
+                    self.ctx.topology.fail_over(writer);
+                }
+                Err(BackendError::Refused(err)) => return Err(SessionError::Backend(err)),
+                Err(e) => return Err(SessionError::Report(MySqlError::no_backend(&e.to_string()))),
+            }
+        }
+        Err(SessionError::Report(MySqlError::no_writable_master()))
+    }
+
+    /// A live, state-synchronised connection to `node`.
+    async fn conn_for(&mut self, node: NodeId) -> Result<usize, SessionError> {
+        if let Some(i) = self.held(node) {
+            if !self.backends[i].is_broken() {
+                self.sync_state(i).await?;
+                return Ok(i);
+            }
+            self.backends.swap_remove(i);
+            if self.session_writer == Some(node) {
+                self.session_writer = None;
+            }
+        }
+        match self.checkout(node).await {
+            Ok(i) => {
+                self.sync_state(i).await?;
+                Ok(i)
+            }
+            Err(e) => {
+                if e.is_unreachable() {
+                    self.ctx.topology.mark_down(node);
+                }
+                tracing::warn!(error = %e, "backend unavailable");
+                Err(SessionError::Report(MySqlError::no_backend(&e.to_string())))
+            }
+        }
+    }
+
+    async fn checkout(&mut self, node: NodeId) -> Result<usize, BackendError> {
+        let snap = self.ctx.topology.load();
+        let conn = self
+            .ctx
+            .pools
+            .checkout(snap.node(node), &self.key, &self.password, self.state.db.as_deref())
+            .await?;
+        self.ctx.topology.mark_up(node);
+        self.backends.push(conn);
+        Ok(self.backends.len() - 1)
+    }
+
+    /// Brings a held connection up to the session's recorded state.
+    async fn sync_state(&mut self, i: usize) -> Result<(), SessionError> {
+        let conn = &mut self.backends[i];
+        if let Some(db) = &self.state.db {
+            if conn.db.as_deref() != Some(db) {
+                conn.init_db(db).await?;
+            }
+        }
+        if conn.multi_option != self.state.multi_option {
+            if let Some(on) = self.state.multi_option {
+                let option: u16 = if on { 0 } else { 1 };
+                let mut payload = vec![command::SET_OPTION];
+                payload.extend_from_slice(&option.to_le_bytes());
+                conn.simple_command(&payload).await?;
+                conn.multi_option = Some(on);
+            }
+        }
+        while conn.applied_sets < self.state.sets.len() {
+            conn.run_sql(&self.state.sets[conn.applied_sets]).await?;
+            conn.applied_sets += 1;
+        }
+        Ok(())
+    }
+
+    /// Sends the command on connection `i` and relays the response.
+    async fn send_and_relay(&mut self, i: usize, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+        let node = self.backends[i].node;
+        let deprecate_eof = self.backends[i].deprecate_eof();
+        let stream = self.backends[i].stream();
+        stream.queue_payload(0, payload);
+        if let Err(source) = stream.flush().await {
+            // The command did not fully reach the server, so it cannot
+            // have run.
+            self.drop_conn(i);
+            return Err(SessionError::BackendLost {
+                node,
+                retryable: true,
+                source,
+            });
+        }
+        let result = relay::relay_response(self.backends[i].stream(), Sink::Client(&mut self.client), kind, deprecate_eof).await;
+        let (source, forwarded, next_seq) = match result {
+            Ok(outcome) => {
+                self.last_node = Some(node);
+                if Some(node) == self.session_writer && outcome.status_seen {
+                    let status = outcome.last.status_flags();
+                    self.flags.in_transaction = status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+                    self.flags.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+                }
+                return Ok(outcome);
+            }
+            Err(RelayError::Client(e)) => return Err(SessionError::ClientGone(e)),
+            Err(RelayError::Backend {
+                source,
+                forwarded,
+                next_seq,
+            }) => (source, forwarded, next_seq),
+        };
+        self.drop_conn(i);
+        if !forwarded {
+            // Nothing reached the client; the caller decides between a
+            // retry (reads) and an "outcome unknown" error (writes).
+            return Err(SessionError::BackendLost {
+                node,
+                retryable: false,
+                source,
+            });
+        }
+        // Part of the response already reached the client: end it with an
+        // error in sequence; the session goes on.
+        let name = self.ctx.topology.load().node(node).name.clone();
+        let err = MySqlError::outcome_unknown(&name);
+        self.report(next_seq, &err).await?;
+        Ok(Outcome {
+            error: Some(ErrInfo {
+                code: err.code,
+                state: err.state,
+                message: err.message,
+            }),
+            ..Outcome::default()
+        })
+    }
+
+    fn drop_conn(&mut self, i: usize) {
+        let conn = self.backends.swap_remove(i);
+        if Some(conn.node) == self.session_writer {
+            self.session_writer = None;
+        }
+    }
+
+    /// Ends the session: held connections go back to their pools (where they
+    /// are reset before anyone else gets them).
+    pub fn close(mut self) {
+        for conn in self.backends.drain(..) {
+            self.ctx.pools.checkin(conn);
+        }
+    }
+}
