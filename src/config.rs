@@ -4,7 +4,7 @@
 //! same [`Config::from_toml`] as `splitrail serve`. Every key is documented
 //! in `docs/configuration.md` (a test keeps the two in step).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 /// script lab's default topology (`proto-tests/lab up`).
 pub const EMBEDDED_DEFAULT: &str = include_str!("../proto-tests/lab.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct Config {
     pub nodes: Vec<NodeConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
     /// Address the MySQL protocol listener binds to.
@@ -70,7 +70,7 @@ impl ProxyConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address of the admin endpoint (HTTP). Reserved: the endpoint itself
@@ -86,7 +86,7 @@ impl Default for AdminConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
     /// Idle backend connections kept per node; extra ones are closed.
@@ -101,7 +101,7 @@ impl Default for PoolConfig {
     }
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub name: String,
@@ -119,14 +119,14 @@ impl std::fmt::Debug for UserConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Master,
     Replica,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     pub name: String,
@@ -202,10 +202,15 @@ impl Config {
             }
         }
         if !has_port(&self.proxy.listen) {
-            return invalid(format!("proxy.listen {:?} must be host:port", self.proxy.listen));
+            return invalid(format!(
+                "proxy.listen {:?} must be host:port",
+                self.proxy.listen
+            ));
         }
         if self.proxy.max_connections == 0 || self.proxy.connect_timeout_ms == 0 {
-            return invalid("proxy.max_connections and proxy.connect_timeout_ms must be > 0".into());
+            return invalid(
+                "proxy.max_connections and proxy.connect_timeout_ms must be > 0".into(),
+            );
         }
         if self.proxy.max_allowed_packet < 1024 {
             return invalid("proxy.max_allowed_packet must be at least 1024".into());
@@ -231,7 +236,11 @@ mod tests {
     fn embedded_default_matches_the_lab() {
         let cfg = Config::embedded_default();
         assert_eq!(cfg.proxy.listen, "127.0.0.1:6033");
-        let masters: Vec<_> = cfg.nodes.iter().filter(|n| n.role == Role::Master).collect();
+        let masters: Vec<_> = cfg
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Master)
+            .collect();
         assert_eq!(masters.len(), 2);
         assert_eq!(masters[0].name, "m1");
         assert_eq!(masters[0].addr, "127.0.0.1:33061");
@@ -259,6 +268,37 @@ mod tests {
         assert!(Config::from_toml(&bad_role).is_err());
         let dup = format!("{base}\n[[nodes]]\nname = \"m1\"\naddr = \"h:1\"\nrole = \"replica\"");
         assert!(Config::from_toml(&dup).is_err());
+    }
+
+    /// Every key of the config structs must be documented in
+    /// docs/configuration.md as `section.key`, and the doc's full example
+    /// must be a valid config.
+    #[test]
+    fn every_key_is_documented() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"))
+            .expect("docs/configuration.md");
+        let full = toml::Value::try_from(Config::embedded_default()).unwrap();
+        let mut missing = Vec::new();
+        for (section, value) in full.as_table().unwrap() {
+            let tables: Vec<&toml::value::Table> = match value {
+                toml::Value::Table(t) => vec![t],
+                toml::Value::Array(a) => a.iter().filter_map(|v| v.as_table()).collect(),
+                _ => continue,
+            };
+            for key in tables.iter().flat_map(|t| t.keys()) {
+                let path = format!("`{section}.{key}`");
+                if !doc.contains(&path) && !missing.contains(&path) {
+                    missing.push(path);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented config keys: {missing:?}");
+        let example = doc
+            .split("```toml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a ```toml example in docs/configuration.md");
+        Config::from_toml(example).expect("the documented example is a valid config");
     }
 
     #[test]

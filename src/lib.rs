@@ -147,7 +147,9 @@ impl Server {
 /// Over `max_connections`: a server sends ERR 1040 instead of a greeting.
 async fn refuse(tcp: tokio::net::TcpStream) {
     let mut stream = PacketStream::new(tcp);
-    let _ = stream.send(0, &MySqlError::too_many_connections().to_packet()).await;
+    let _ = stream
+        .send(0, &MySqlError::too_many_connections().to_packet())
+        .await;
 }
 
 /// Binds and runs a proxy until `shutdown` completes.

@@ -6,7 +6,11 @@ use splitrail::config::{Config, Role};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "splitrail", version, about = "MySQL read/write-splitting proxy")]
+#[command(
+    name = "splitrail",
+    version,
+    about = "MySQL read/write-splitting proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,14 +43,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = match config {
-                Some(path) => Config::load(&path).with_context(|| format!("loading {}", path.display()))?,
+                Some(path) => {
+                    Config::load(&path).with_context(|| format!("loading {}", path.display()))?
+                }
                 None => Config::embedded_default(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(splitrail::run(config, shutdown_signal()))?;
         }
         Command::Check { config } => {
-            let cfg = Config::load(&config).with_context(|| format!("checking {}", config.display()))?;
+            let cfg =
+                Config::load(&config).with_context(|| format!("checking {}", config.display()))?;
             println!("{}: OK", config.display());
             println!("listen {}", cfg.proxy.listen);
             for node in &cfg.nodes {
@@ -66,13 +73,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

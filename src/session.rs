@@ -61,8 +61,12 @@ impl From<CommandError> for SessionError {
     fn from(e: CommandError) -> Self {
         match e {
             CommandError::Server(err) => SessionError::Backend(err),
-            CommandError::Io(e) => SessionError::Report(MySqlError::no_backend(&format!("session state ({e})"))),
-            CommandError::Unexpected => SessionError::Report(MySqlError::no_backend("session state")),
+            CommandError::Io(e) => {
+                SessionError::Report(MySqlError::no_backend(&format!("session state ({e})")))
+            }
+            CommandError::Unexpected => {
+                SessionError::Report(MySqlError::no_backend("session state"))
+            }
         }
     }
 }
@@ -124,7 +128,8 @@ impl Session {
     /// Runs one client command (its whole payload, command byte first).
     pub async fn handle(&mut self, payload: Bytes, reply_seq: u8) -> Result<Next, SessionError> {
         let Some(&cmd) = payload.first() else {
-            self.report(reply_seq, &MySqlError::malformed_packet()).await?;
+            self.report(reply_seq, &MySqlError::malformed_packet())
+                .await?;
             return Ok(Next::Close);
         };
         let result = match cmd {
@@ -141,9 +146,14 @@ impl Session {
                     },
                     self.flags,
                 );
-                self.run(route, &payload, ResponseKind::FieldList).await.map(drop)
+                self.run(route, &payload, ResponseKind::FieldList)
+                    .await
+                    .map(drop)
             }
-            command::STATISTICS => self.run(Route::Writer, &payload, ResponseKind::Single).await.map(drop),
+            command::STATISTICS => self
+                .run(Route::Writer, &payload, ResponseKind::Single)
+                .await
+                .map(drop),
             command::SET_OPTION => self.set_option(payload).await,
             command::RESET_CONNECTION => self.reset_connection(reply_seq).await,
             command::STMT_PREPARE
@@ -156,9 +166,13 @@ impl Session {
                 if matches!(cmd, command::STMT_SEND_LONG_DATA | command::STMT_CLOSE) {
                     return Ok(Next::Continue);
                 }
-                Err(SessionError::Report(MySqlError::unsupported("prepared statements (binary protocol)")))
+                Err(SessionError::Report(MySqlError::unsupported(
+                    "prepared statements (binary protocol)",
+                )))
             }
-            command::CHANGE_USER => Err(SessionError::Report(MySqlError::unsupported("COM_CHANGE_USER"))),
+            command::CHANGE_USER => Err(SessionError::Report(MySqlError::unsupported(
+                "COM_CHANGE_USER",
+            ))),
             other => Err(SessionError::Report(MySqlError::unknown_command(other))),
         };
         match result {
@@ -217,7 +231,11 @@ impl Session {
             },
             self.client_caps,
         );
-        self.client.send(seq, &ok).await.map(drop).map_err(SessionError::ClientGone)
+        self.client
+            .send(seq, &ok)
+            .await
+            .map(drop)
+            .map_err(SessionError::ClientGone)
     }
 
     async fn query(&mut self, payload: Bytes) -> Result<(), SessionError> {
@@ -231,7 +249,9 @@ impl Session {
         }
         match class.kind {
             StatementKind::Use => {
-                let outcome = self.run(Route::Writer, &payload, ResponseKind::Query).await?;
+                let outcome = self
+                    .run(Route::Writer, &payload, ResponseKind::Query)
+                    .await?;
                 if outcome.error.is_none() {
                     if let Some(db) = router::use_database(sql) {
                         self.note_writer_db(&db);
@@ -240,7 +260,9 @@ impl Session {
                 }
             }
             StatementKind::SessionSet { replayable } => {
-                let outcome = self.run(Route::Writer, &payload, ResponseKind::Query).await?;
+                let outcome = self
+                    .run(Route::Writer, &payload, ResponseKind::Query)
+                    .await?;
                 if outcome.error.is_none() && replayable {
                     self.state.sets.push(payload.slice(1..));
                     self.note_writer_applied_sets();
@@ -254,7 +276,9 @@ impl Session {
     }
 
     async fn init_db(&mut self, payload: Bytes) -> Result<(), SessionError> {
-        let outcome = self.run(Route::Writer, &payload, ResponseKind::Single).await?;
+        let outcome = self
+            .run(Route::Writer, &payload, ResponseKind::Single)
+            .await?;
         if outcome.error.is_none() {
             let db = String::from_utf8_lossy(&payload[1..]).into_owned();
             self.note_writer_db(&db);
@@ -270,7 +294,9 @@ impl Session {
             Some([1, 0]) => false,
             _ => return Err(SessionError::Report(MySqlError::malformed_packet())),
         };
-        let outcome = self.run(Route::Writer, &payload, ResponseKind::Single).await?;
+        let outcome = self
+            .run(Route::Writer, &payload, ResponseKind::Single)
+            .await?;
         if outcome.error.is_none() {
             self.state.multi_option = Some(on);
             if let Some(i) = self.writer_index() {
@@ -328,7 +354,12 @@ impl Session {
     }
 
     /// Runs a command on the backend `route` names and relays the response.
-    async fn run(&mut self, route: Route, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+    async fn run(
+        &mut self,
+        route: Route,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<Outcome, SessionError> {
         match route {
             Route::Writer => self.run_on_writer(payload, kind).await,
             Route::Replica => self.run_on_replica(payload, kind).await,
@@ -351,15 +382,19 @@ impl Session {
         }
     }
 
-    async fn run_on_writer(&mut self, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+    async fn run_on_writer(
+        &mut self,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<Outcome, SessionError> {
         // One retry: when the held writer connection turns out dead before
         // anything was delivered, the statement never ran and may go again.
         for attempt in 0..2 {
             let i = self.writer_conn().await?;
             match self.send_and_relay(i, payload, kind).await {
-                Err(SessionError::BackendLost { retryable: true, .. }) if attempt == 0 && !self.flags.in_transaction => {
-                    continue
-                }
+                Err(SessionError::BackendLost {
+                    retryable: true, ..
+                }) if attempt == 0 && !self.flags.in_transaction => continue,
                 Err(SessionError::BackendLost { node, .. }) if self.flags.in_transaction => {
                     self.flags = SessionFlags::default();
                     let name = self.ctx.topology.load().node(node).name.clone();
@@ -371,7 +406,11 @@ impl Session {
         Err(SessionError::Report(MySqlError::no_writable_master()))
     }
 
-    async fn run_on_replica(&mut self, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+    async fn run_on_replica(
+        &mut self,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<Outcome, SessionError> {
         let mut tried: Vec<NodeId> = Vec::new();
         loop {
             let pick = {
@@ -477,7 +516,12 @@ impl Session {
         let conn = self
             .ctx
             .pools
-            .checkout(snap.node(node), &self.key, &self.password, self.state.db.as_deref())
+            .checkout(
+                snap.node(node),
+                &self.key,
+                &self.password,
+                self.state.db.as_deref(),
+            )
             .await?;
         self.ctx.topology.mark_up(node);
         self.backends.push(conn);
@@ -509,7 +553,12 @@ impl Session {
     }
 
     /// Sends the command on connection `i` and relays the response.
-    async fn send_and_relay(&mut self, i: usize, payload: &[u8], kind: ResponseKind) -> Result<Outcome, SessionError> {
+    async fn send_and_relay(
+        &mut self,
+        i: usize,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<Outcome, SessionError> {
         let node = self.backends[i].node;
         let deprecate_eof = self.backends[i].deprecate_eof();
         let stream = self.backends[i].stream();
@@ -524,13 +573,20 @@ impl Session {
                 source,
             });
         }
-        let result = relay::relay_response(self.backends[i].stream(), Sink::Client(&mut self.client), kind, deprecate_eof).await;
+        let result = relay::relay_response(
+            self.backends[i].stream(),
+            Sink::Client(&mut self.client),
+            kind,
+            deprecate_eof,
+        )
+        .await;
         let (source, forwarded, next_seq) = match result {
             Ok(outcome) => {
                 self.last_node = Some(node);
                 if Some(node) == self.session_writer && outcome.status_seen {
                     let status = outcome.last.status_flags();
-                    self.flags.in_transaction = status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+                    self.flags.in_transaction =
+                        status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
                     self.flags.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
                 }
                 return Ok(outcome);

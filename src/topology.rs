@@ -138,11 +138,9 @@ impl Topology {
             next.down_since[failed].get_or_insert(now);
             if next.writer == Some(failed) {
                 let n = next.nodes.len();
-                next.writer = (1..n)
-                    .map(|step| (failed + step) % n)
-                    .find(|&id| {
-                        next.nodes[id].role == Role::Master && snap.worth_trying(id, now, retry)
-                    });
+                next.writer = (1..n).map(|step| (failed + step) % n).find(|&id| {
+                    next.nodes[id].role == Role::Master && snap.worth_trying(id, now, retry)
+                });
             }
             next
         });
@@ -196,7 +194,12 @@ impl Topology {
                 && !exclude.contains(&n.id)
                 && snap.worth_trying(n.id, now, self.retry_down_after)
         };
-        let total: u64 = snap.nodes.iter().filter(eligible).map(|n| n.weight as u64).sum();
+        let total: u64 = snap
+            .nodes
+            .iter()
+            .filter(eligible)
+            .map(|n| n.weight as u64)
+            .sum();
         if total == 0 {
             return None;
         }
@@ -265,7 +268,9 @@ mod tests {
     fn replicas_are_weighted_and_down_ones_skipped() {
         let t = topology(60_000);
         let snap = t.load();
-        let picks: Vec<_> = (0..8).map(|_| t.pick_replica(&snap, &[]).unwrap()).collect();
+        let picks: Vec<_> = (0..8)
+            .map(|_| t.pick_replica(&snap, &[]).unwrap())
+            .collect();
         assert_eq!(picks.iter().filter(|&&id| id == 2).count(), 6);
         assert_eq!(picks.iter().filter(|&&id| id == 3).count(), 2);
         t.mark_down(2);

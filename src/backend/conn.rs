@@ -177,8 +177,12 @@ impl BackendConn {
             .parse(())
             .map_err(|e| BackendError::Protocol(format!("bad greeting: {e}")))?;
         let server_caps = greeting.capabilities();
-        if !server_caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SECURE_CONNECTION) {
-            return Err(BackendError::Protocol("server lacks the 4.1 protocol".into()));
+        if !server_caps.contains(
+            CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SECURE_CONNECTION,
+        ) {
+            return Err(BackendError::Protocol(
+                "server lacks the 4.1 protocol".into(),
+            ));
         }
         let missing = key.caps - server_caps;
         if !missing.is_empty() {
@@ -211,7 +215,9 @@ impl BackendConn {
         // connection must use the client's (byte 8: after the 4-byte flags
         // and the 4-byte max packet size).
         buf[8] = key.collation;
-        stream.send(greeting_packet.seq.wrapping_add(1), &buf).await?;
+        stream
+            .send(greeting_packet.seq.wrapping_add(1), &buf)
+            .await?;
 
         loop {
             let reply = stream
@@ -288,8 +294,12 @@ impl BackendConn {
             .await?
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         match reply.header() {
-            Some(packets::OK_HEADER) => packets::parse_ok(&reply.payload).ok_or(CommandError::Unexpected),
-            Some(packets::EOF_HEADER) => packets::parse_eof(&reply.payload).ok_or(CommandError::Unexpected),
+            Some(packets::OK_HEADER) => {
+                packets::parse_ok(&reply.payload).ok_or(CommandError::Unexpected)
+            }
+            Some(packets::EOF_HEADER) => {
+                packets::parse_eof(&reply.payload).ok_or(CommandError::Unexpected)
+            }
             Some(packets::ERR_HEADER) => Err(CommandError::Server(
                 packets::parse_err(&reply.payload).ok_or(CommandError::Unexpected)?,
             )),
@@ -326,7 +336,7 @@ impl BackendConn {
         let deprecate_eof = self.deprecate_eof();
         let outcome = super::relay::relay_response(
             &mut self.stream,
-            super::relay::Sink::Discard,
+            super::relay::Sink::<TcpStream>::Discard,
             super::relay::ResponseKind::Query,
             deprecate_eof,
         )
@@ -344,7 +354,11 @@ impl BackendConn {
 
 /// The authentication data for `plugin` with our password and the server's
 /// nonce. Only plugins whose data we can compute are accepted.
-fn auth_response(plugin: &AuthPlugin<'_>, password: &str, nonce: &[u8]) -> Result<Vec<u8>, BackendError> {
+fn auth_response(
+    plugin: &AuthPlugin<'_>,
+    password: &str,
+    nonce: &[u8],
+) -> Result<Vec<u8>, BackendError> {
     match plugin {
         AuthPlugin::MysqlNativePassword | AuthPlugin::CachingSha2Password => {
             let mut out = Vec::new();

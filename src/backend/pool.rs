@@ -81,7 +81,9 @@ impl Pools {
             if conn.reset().await.is_err() {
                 return;
             }
-            let mut idle = pools.idle[conn.node].lock().unwrap_or_else(|p| p.into_inner());
+            let mut idle = pools.idle[conn.node]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if idle.len() < pools.max_idle_per_node {
                 idle.push(conn);
             }
@@ -89,6 +91,9 @@ impl Pools {
     }
 
     pub fn idle_count(&self, node: usize) -> usize {
-        self.idle[node].lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.idle[node]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }

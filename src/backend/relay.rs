@@ -12,6 +12,8 @@
 use crate::protocol::packets::{self, ErrInfo, OkInfo};
 use crate::protocol::{Packet, PacketStream};
 use std::io;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 /// Which response format the command that was sent produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,13 +27,13 @@ pub enum ResponseKind {
 }
 
 /// Where relayed packets go.
-pub enum Sink<'a> {
-    Client(&'a mut PacketStream),
+pub enum Sink<'a, C = TcpStream> {
+    Client(&'a mut PacketStream<C>),
     /// splitrail's own statements (state replay): read and drop.
     Discard,
 }
 
-impl Sink<'_> {
+impl<C: AsyncRead + AsyncWrite + Unpin> Sink<'_, C> {
     async fn forward(&mut self, packet: &Packet) -> io::Result<()> {
         if let Sink::Client(client) = self {
             client.queue_packet(packet);
@@ -77,12 +79,16 @@ pub enum RelayError {
 }
 
 /// Reads packets of one response from `backend` and forwards each to `sink`.
-pub async fn relay_response(
-    backend: &mut PacketStream,
-    mut sink: Sink<'_>,
+pub async fn relay_response<B, C>(
+    backend: &mut PacketStream<B>,
+    mut sink: Sink<'_, C>,
     kind: ResponseKind,
     deprecate_eof: bool,
-) -> Result<Outcome, RelayError> {
+) -> Result<Outcome, RelayError>
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let mut relay = Relay {
         backend,
         outcome: Outcome::default(),
@@ -95,7 +101,9 @@ pub async fn relay_response(
         }
         ResponseKind::FieldList => loop {
             let p = relay.next(&mut sink).await?;
-            if p.header() == Some(packets::ERR_HEADER) || packets::is_end_of_rows(&p.payload, deprecate_eof) {
+            if p.header() == Some(packets::ERR_HEADER)
+                || packets::is_end_of_rows(&p.payload, deprecate_eof)
+            {
                 relay.note_terminator(&p, deprecate_eof);
                 break;
             }
@@ -106,15 +114,18 @@ pub async fn relay_response(
     Ok(relay.outcome)
 }
 
-struct Relay<'a> {
-    backend: &'a mut PacketStream,
+struct Relay<'a, B> {
+    backend: &'a mut PacketStream<B>,
     outcome: Outcome,
     forwarded: bool,
 }
 
-impl Relay<'_> {
+impl<B: AsyncRead + AsyncWrite + Unpin> Relay<'_, B> {
     /// Reads the next backend packet and forwards it.
-    async fn next(&mut self, sink: &mut Sink<'_>) -> Result<Packet, RelayError> {
+    async fn next<C: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sink: &mut Sink<'_, C>,
+    ) -> Result<Packet, RelayError> {
         let packet = match self.backend.read_packet().await {
             Ok(Some(p)) => p,
             Ok(None) => return Err(self.broken(io::ErrorKind::UnexpectedEof.into())),
@@ -130,7 +141,11 @@ impl Relay<'_> {
         RelayError::Backend {
             source,
             forwarded: self.forwarded,
-            next_seq: if self.forwarded { self.outcome.next_seq } else { 1 },
+            next_seq: if self.forwarded {
+                self.outcome.next_seq
+            } else {
+                1
+            },
         }
     }
 
@@ -154,7 +169,11 @@ impl Relay<'_> {
         }
     }
 
-    async fn query_response(&mut self, sink: &mut Sink<'_>, deprecate_eof: bool) -> Result<(), RelayError> {
+    async fn query_response<C: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sink: &mut Sink<'_, C>,
+        deprecate_eof: bool,
+    ) -> Result<(), RelayError> {
         loop {
             let first = self.next(sink).await?;
             match first.header() {
@@ -175,8 +194,13 @@ impl Relay<'_> {
                 }
                 _ => {
                     let mut pos = 0;
-                    let columns = packets::read_lenenc(&first.payload, &mut pos)
-                        .ok_or_else(|| self.broken(io::Error::new(io::ErrorKind::InvalidData, "bad column count")))?;
+                    let columns =
+                        packets::read_lenenc(&first.payload, &mut pos).ok_or_else(|| {
+                            self.broken(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "bad column count",
+                            ))
+                        })?;
                     if !self.result_set(sink, columns, deprecate_eof).await? {
                         return Ok(());
                     }
@@ -187,7 +211,12 @@ impl Relay<'_> {
 
     /// Relays column definitions and rows. Returns true when another result
     /// follows.
-    async fn result_set(&mut self, sink: &mut Sink<'_>, columns: u64, deprecate_eof: bool) -> Result<bool, RelayError> {
+    async fn result_set<C: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sink: &mut Sink<'_, C>,
+        columns: u64,
+        deprecate_eof: bool,
+    ) -> Result<bool, RelayError> {
         for _ in 0..columns {
             self.next(sink).await?;
         }
@@ -222,7 +251,11 @@ impl Relay<'_> {
     /// LOCAL INFILE: the server asked for a file. The client sends its
     /// content as packets ended by an empty one; relay them verbatim. With
     /// no client (our own statements) refuse by sending the empty packet.
-    async fn send_local_file(&mut self, sink: &mut Sink<'_>, request_seq: u8) -> Result<(), RelayError> {
+    async fn send_local_file<C: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sink: &mut Sink<'_, C>,
+        request_seq: u8,
+    ) -> Result<(), RelayError> {
         match sink {
             Sink::Client(client) => {
                 client.flush().await.map_err(RelayError::Client)?;
@@ -233,7 +266,10 @@ impl Relay<'_> {
                         .map_err(RelayError::Client)?
                         .ok_or_else(|| RelayError::Client(io::ErrorKind::UnexpectedEof.into()))?;
                     self.backend.queue_packet(&chunk);
-                    self.backend.flush_if_large().await.map_err(|e| self.broken(e))?;
+                    self.backend
+                        .flush_if_large()
+                        .await
+                        .map_err(|e| self.broken(e))?;
                     if chunk.payload.is_empty() {
                         break;
                     }
@@ -254,7 +290,11 @@ mod tests {
 
     /// Writes `packets` (with sequence ids from 1) as a backend would, relays
     /// them, and returns what the client received plus the outcome.
-    async fn relay(kind: ResponseKind, deprecate_eof: bool, packets: &[Vec<u8>]) -> (Vec<Vec<u8>>, Outcome) {
+    async fn relay(
+        kind: ResponseKind,
+        deprecate_eof: bool,
+        packets: &[Vec<u8>],
+    ) -> (Vec<Vec<u8>>, Outcome) {
         let (backend_end, server_end) = duplex(1 << 20);
         let (client_end, app_end) = duplex(1 << 20);
         let mut server = PacketStream::new(server_end);
@@ -292,10 +332,10 @@ mod tests {
     #[tokio::test]
     async fn result_set_with_eof_packets() {
         let pkts = vec![
-            vec![1],                        // one column
-            b"\x03defcoldef".to_vec(),      // column definition (opaque here)
-            packets::eof_packet(0, 0),      // end of columns
-            b"\x01a".to_vec(),              // row
+            vec![1],                          // one column
+            b"\x03defcoldef".to_vec(),        // column definition (opaque here)
+            packets::eof_packet(0, 0),        // end of columns
+            b"\x01a".to_vec(),                // row
             packets::eof_packet(IN_TRANS, 3), // end of rows
         ];
         let (got, outcome) = relay(ResponseKind::Query, false, &pkts).await;
@@ -314,7 +354,7 @@ mod tests {
             vec![1],
             b"coldef".to_vec(),
             b"\x01a".to_vec(),
-            end_first,      // OK-style terminator with MORE_RESULTS
+            end_first, // OK-style terminator with MORE_RESULTS
             vec![1],
             b"coldef".to_vec(),
             b"\x01b".to_vec(),
@@ -343,7 +383,11 @@ mod tests {
 
     #[tokio::test]
     async fn field_list_ends_at_eof() {
-        let pkts = vec![b"coldef1".to_vec(), b"coldef2".to_vec(), packets::eof_packet(2, 0)];
+        let pkts = vec![
+            b"coldef1".to_vec(),
+            b"coldef2".to_vec(),
+            packets::eof_packet(2, 0),
+        ];
         let (got, _) = relay(ResponseKind::FieldList, false, &pkts).await;
         assert_eq!(got.len(), 3);
     }
@@ -359,11 +403,20 @@ mod tests {
         drop(server);
         let mut backend = PacketStream::new(backend_end);
         let mut client = PacketStream::new(client_end);
-        let err = relay_response(&mut backend, Sink::Client(&mut client), ResponseKind::Query, true)
-            .await
-            .unwrap_err();
+        let err = relay_response(
+            &mut backend,
+            Sink::Client(&mut client),
+            ResponseKind::Query,
+            true,
+        )
+        .await
+        .unwrap_err();
         match err {
-            RelayError::Backend { forwarded, next_seq, .. } => {
+            RelayError::Backend {
+                forwarded,
+                next_seq,
+                ..
+            } => {
                 assert!(forwarded);
                 assert_eq!(next_seq, 3);
             }

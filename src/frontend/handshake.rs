@@ -50,7 +50,10 @@ fn offered_caps(backend: Option<&ServerGreeting>) -> CapabilityFlags {
         Some(g) => PASS_THROUGH_CAPS & g.caps,
         None => PASS_THROUGH_CAPS,
     };
-    ALWAYS_CAPS | pass_through | CapabilityFlags::CLIENT_CONNECT_WITH_DB | CapabilityFlags::CLIENT_CONNECT_ATTRS
+    ALWAYS_CAPS
+        | pass_through
+        | CapabilityFlags::CLIENT_CONNECT_WITH_DB
+        | CapabilityFlags::CLIENT_CONNECT_ATTRS
 }
 
 pub async fn handshake(
@@ -111,7 +114,10 @@ pub async fn handshake(
     // The proof must be for mysql_native_password and our scramble; a
     // client that started with another plugin is asked to switch.
     let mut token = parsed.scramble_buf().to_vec();
-    let uses_native = matches!(parsed.auth_plugin(), None | Some(AuthPlugin::MysqlNativePassword));
+    let uses_native = matches!(
+        parsed.auth_plugin(),
+        None | Some(AuthPlugin::MysqlNativePassword)
+    );
     if !uses_native {
         if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
             return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
@@ -145,12 +151,16 @@ pub async fn handshake(
     })
 }
 
-async fn read(client: &mut PacketStream) -> Result<crate::protocol::codec::Payload, HandshakeError> {
+async fn read(
+    client: &mut PacketStream,
+) -> Result<crate::protocol::codec::Payload, HandshakeError> {
     match client.read_payload(MAX_HANDSHAKE_PACKET).await {
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof.into())),
         Err(ReadError::Io(e)) => Err(HandshakeError::Io(e)),
-        Err(ReadError::TooLarge) => Err(send_rejection(client, 2, MySqlError::bad_handshake()).await),
+        Err(ReadError::TooLarge) => {
+            Err(send_rejection(client, 2, MySqlError::bad_handshake()).await)
+        }
     }
 }
 

@@ -22,7 +22,12 @@ use tracing::Instrument;
 
 /// Serves one client connection until it quits, breaks, or the server shuts
 /// down (between commands: a statement in flight is finished first).
-pub async fn serve_client(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, mut shutdown: broadcast::Receiver<()>) {
+pub async fn serve_client(
+    ctx: Arc<Context>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: broadcast::Receiver<()>,
+) {
     let id = ctx.next_connection_id();
     let span = tracing::info_span!("client", id, %peer);
     async move {
@@ -53,7 +58,13 @@ pub async fn serve_client(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, m
         };
         tracing::debug!(user = %login.user.name, "login accepted");
         let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation);
-        let mut session = Session::new(Arc::clone(&ctx), client, key, login.user.password.clone(), login.caps);
+        let mut session = Session::new(
+            Arc::clone(&ctx),
+            client,
+            key,
+            login.user.password.clone(),
+            login.caps,
+        );
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {
             if let Err(e) = session.select_initial_db(db).await {
@@ -89,7 +100,11 @@ pub async fn serve_client(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, m
     .await
 }
 
-async fn command_loop(ctx: &Context, session: &mut Session, shutdown: &mut broadcast::Receiver<()>) {
+async fn command_loop(
+    ctx: &Context,
+    session: &mut Session,
+    shutdown: &mut broadcast::Receiver<()>,
+) {
     let max_packet = ctx.config.proxy.max_allowed_packet;
     loop {
         let read = tokio::select! {
@@ -103,7 +118,10 @@ async fn command_loop(ctx: &Context, session: &mut Session, shutdown: &mut broad
             Ok(Some(p)) => p,
             Ok(None) => return,
             Err(ReadError::TooLarge) => {
-                let _ = session.client.send(1, &MySqlError::packet_too_large().to_packet()).await;
+                let _ = session
+                    .client
+                    .send(1, &MySqlError::packet_too_large().to_packet())
+                    .await;
                 return;
             }
             Err(ReadError::Io(e)) => {
@@ -115,7 +133,10 @@ async fn command_loop(ctx: &Context, session: &mut Session, shutdown: &mut broad
         if payload.first_seq != 0 {
             let _ = session
                 .client
-                .send(payload.first_seq.wrapping_add(1), &MySqlError::packets_out_of_order().to_packet())
+                .send(
+                    payload.first_seq.wrapping_add(1),
+                    &MySqlError::packets_out_of_order().to_packet(),
+                )
                 .await;
             return;
         }

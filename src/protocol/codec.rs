@@ -96,9 +96,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         let mut joined = BytesMut::from(&first.payload[..]);
         let mut last_seq;
         loop {
-            let chunk = self.read_packet().await?.ok_or(ReadError::Io(
-                io::ErrorKind::UnexpectedEof.into(),
-            ))?;
+            let chunk = self
+                .read_packet()
+                .await?
+                .ok_or(ReadError::Io(io::ErrorKind::UnexpectedEof.into()))?;
             if joined.len() + chunk.payload.len() > max_len {
                 return Err(ReadError::TooLarge);
             }
@@ -199,16 +200,17 @@ impl PacketStream<TcpStream> {
     /// were not expecting anything (a server-initiated error before it hangs
     /// up, e.g. after `wait_timeout` or a shutdown).
     ///
-    /// Only consults readiness the reactor already observed, so on a healthy
-    /// idle connection it costs no system call. This is how a statement is
-    /// known to be *not yet sent* when a backend died: the check runs before
-    /// the statement is written.
+    /// This is how a statement is known to be *not yet sent* when a backend
+    /// died: the check runs right before the statement is written. It asks
+    /// the kernel (a non-blocking `MSG_PEEK`, about a microsecond) rather
+    /// than the reactor's cached readiness, which may not have caught up
+    /// with a FIN that arrived an instant ago.
     pub fn is_broken(&mut self) -> bool {
         if self.has_buffered_input() {
             return true;
         }
-        let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(&self.stream).peek(&mut probe) {
             Ok(_) => true, // 0 = closed; >0 = unsolicited bytes
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }

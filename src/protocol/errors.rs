@@ -68,16 +68,16 @@ impl MySqlError {
 
     /// CR_CONN_HOST_ERROR: no backend could be reached for this statement.
     pub fn no_backend(what: &str) -> Self {
-        Self::new(2003, b"HY000", format!("splitrail: no reachable backend for {what}"))
+        Self::new(
+            2003,
+            b"HY000",
+            format!("splitrail: no reachable backend for {what}"),
+        )
     }
 
     /// ER_UNKNOWN_COM_ERROR.
     pub fn unknown_command(command: u8) -> Self {
-        Self::new(
-            1047,
-            b"08S01",
-            format!("Unknown command 0x{command:02x}"),
-        )
+        Self::new(1047, b"08S01", format!("Unknown command 0x{command:02x}"))
     }
 
     /// ER_UNSUPPORTED_PS: prepared statements arrive with the routing contract.
@@ -101,7 +101,11 @@ impl MySqlError {
 
     /// ER_NET_PACKET_TOO_LARGE.
     pub fn packet_too_large() -> Self {
-        Self::new(1153, b"08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
+        Self::new(
+            1153,
+            b"08S01",
+            "Got a packet bigger than 'max_allowed_packet' bytes",
+        )
     }
 
     /// ER_CON_COUNT_ERROR.

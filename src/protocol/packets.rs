@@ -38,12 +38,18 @@ pub fn read_lenenc(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let first = *buf.get(*pos)?;
     let (value, width) = match first {
         0..=0xfa => (first as u64, 1),
-        0xfc => (u16::from_le_bytes(buf.get(*pos + 1..*pos + 3)?.try_into().ok()?) as u64, 3),
+        0xfc => (
+            u16::from_le_bytes(buf.get(*pos + 1..*pos + 3)?.try_into().ok()?) as u64,
+            3,
+        ),
         0xfd => {
             let b = buf.get(*pos + 1..*pos + 4)?;
             (u32::from_le_bytes([b[0], b[1], b[2], 0]) as u64, 4)
         }
-        0xfe => (u64::from_le_bytes(buf.get(*pos + 1..*pos + 9)?.try_into().ok()?), 9),
+        0xfe => (
+            u64::from_le_bytes(buf.get(*pos + 1..*pos + 9)?.try_into().ok()?),
+            9,
+        ),
         _ => return None,
     };
     *pos += width;
@@ -206,7 +212,16 @@ mod tests {
 
     #[test]
     fn lenenc_roundtrip() {
-        for v in [0u64, 250, 251, 0xffff, 0x1_0000, 0xff_ffff, 0x100_0000, u64::MAX] {
+        for v in [
+            0u64,
+            250,
+            251,
+            0xffff,
+            0x1_0000,
+            0xff_ffff,
+            0x100_0000,
+            u64::MAX,
+        ] {
             let mut buf = Vec::new();
             write_lenenc(&mut buf, v);
             let mut pos = 0;

@@ -84,7 +84,9 @@ pub fn classify(sql: &[u8]) -> Classification {
         Some(Tok::Word(w)) if is(w, "DESCRIBE") || is(w, "DESC") || is(w, "EXPLAIN") => {
             explain_statement(&mut lx)
         }
-        Some(Tok::Word(w)) if is(w, "USE") => single(&mut lx, Classification::new(StatementKind::Use)),
+        Some(Tok::Word(w)) if is(w, "USE") => {
+            single(&mut lx, Classification::new(StatementKind::Use))
+        }
         Some(Tok::Word(w)) if is(w, "SET") => set_statement(&mut lx),
         Some(Tok::Word(w)) => Classification {
             pins_writer: pins_on_write(w, &mut lx),
@@ -109,7 +111,9 @@ fn parse_hint(text: &[u8]) -> Option<Hint> {
         Some(Hint::Replica)
     } else {
         let name = strip_prefix_ignore_case(text, b"node=")?;
-        std::str::from_utf8(name.trim_ascii()).ok().map(|n| Hint::Node(n.into()))
+        std::str::from_utf8(name.trim_ascii())
+            .ok()
+            .map(|n| Hint::Node(n.into()))
     }
 }
 
@@ -259,7 +263,8 @@ impl<'a> ReadScan<'a> {
             .unwrap_or(name);
         if is(name, "warning_count") || is(name, "error_count") {
             self.previous_backend = true;
-        } else if is(name, "last_insert_id") || is(name, "identity") || name.starts_with(b"global.") {
+        } else if is(name, "last_insert_id") || is(name, "identity") || name.starts_with(b"global.")
+        {
             self.unsafe_for_replica = true;
         }
     }
@@ -267,10 +272,34 @@ impl<'a> ReadScan<'a> {
 
 /// Verbs that make a statement a write wherever they stand outside quotes.
 const WRITE_VERBS: &[&str] = &[
-    "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME",
-    "GRANT", "REVOKE", "CALL", "LOAD", "HANDLER", "UNLOCK", "OPTIMIZE", "REPAIR", "FLUSH",
-    "PURGE", "KILL", "INSTALL", "UNINSTALL", "SHUTDOWN", "SAVEPOINT", "COMMIT", "ROLLBACK",
-    "SIGNAL", "RESIGNAL",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "TRUNCATE",
+    "RENAME",
+    "GRANT",
+    "REVOKE",
+    "CALL",
+    "LOAD",
+    "HANDLER",
+    "UNLOCK",
+    "OPTIMIZE",
+    "REPAIR",
+    "FLUSH",
+    "PURGE",
+    "KILL",
+    "INSTALL",
+    "UNINSTALL",
+    "SHUTDOWN",
+    "SAVEPOINT",
+    "COMMIT",
+    "ROLLBACK",
+    "SIGNAL",
+    "RESIGNAL",
 ];
 
 /// `WITH [RECURSIVE] name [(columns)] AS (query) [, …] main-statement`:
@@ -350,9 +379,27 @@ fn skip_balanced(lx: &mut Lexer<'_>) -> bool {
 /// the client means the primary.
 fn show_statement(lx: &mut Lexer<'_>) -> Classification {
     const SCHEMA_SHOWS: &[&str] = &[
-        "TABLES", "COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS", "CREATE", "DATABASES",
-        "SCHEMAS", "TABLE", "CHARACTER", "CHARSET", "COLLATION", "ENGINES", "STORAGE",
-        "TRIGGERS", "EVENTS", "PLUGINS", "PRIVILEGES", "FUNCTION", "PROCEDURE",
+        "TABLES",
+        "COLUMNS",
+        "FIELDS",
+        "INDEX",
+        "INDEXES",
+        "KEYS",
+        "CREATE",
+        "DATABASES",
+        "SCHEMAS",
+        "TABLE",
+        "CHARACTER",
+        "CHARSET",
+        "COLLATION",
+        "ENGINES",
+        "STORAGE",
+        "TRIGGERS",
+        "EVENTS",
+        "PLUGINS",
+        "PRIVILEGES",
+        "FUNCTION",
+        "PROCEDURE",
     ];
     let mut tok = lx.next_token();
     if is_word(tok, "WARNINGS") || is_word(tok, "ERRORS") {
@@ -418,7 +465,10 @@ fn explain_statement(lx: &mut Lexer<'_>) -> Classification {
         Some(Tok::Word(_) | Tok::QuotedIdent) => {
             let mut c = Classification::new(StatementKind::Read);
             while let Some(t) = lx.next_token() {
-                if !matches!(t, Tok::Word(_) | Tok::QuotedIdent | Tok::Dot | Tok::Str | Tok::Semicolon) {
+                if !matches!(
+                    t,
+                    Tok::Word(_) | Tok::QuotedIdent | Tok::Dot | Tok::Str | Tok::Semicolon
+                ) {
                     c.kind = StatementKind::Write;
                 }
             }
@@ -435,9 +485,17 @@ fn set_statement(lx: &mut Lexer<'_>) -> Classification {
     let first = lx.next_token();
     match first {
         Some(Tok::Word(w))
-            if ["GLOBAL", "PERSIST", "PERSIST_ONLY", "PASSWORD", "DEFAULT", "TRANSACTION", "STATEMENT"]
-                .iter()
-                .any(|k| is(w, k)) =>
+            if [
+                "GLOBAL",
+                "PERSIST",
+                "PERSIST_ONLY",
+                "PASSWORD",
+                "DEFAULT",
+                "TRANSACTION",
+                "STATEMENT",
+            ]
+            .iter()
+            .any(|k| is(w, k)) =>
         {
             return single(lx, Classification::new(StatementKind::Write));
         }
@@ -495,7 +553,9 @@ pub fn use_database(sql: &[u8]) -> Option<String> {
         }
         out
     } else {
-        rest.split(|c: char| c.is_whitespace() || c == ';').next()?.to_string()
+        rest.split(|c: char| c.is_whitespace() || c == ';')
+            .next()?
+            .to_string()
     };
     (!name.is_empty()).then_some(name)
 }

@@ -235,7 +235,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 pub fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)).then(|| &s[prefix.len()..])
+    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .then(|| &s[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -257,22 +258,30 @@ mod tests {
 
     #[test]
     fn comments_and_strings_hide_their_content() {
-        assert_eq!(words("SELECT /* DELETE */ 'a;DELETE' -- x\n, 1 # y"), [
-            "SELECT", "Str", "Comma", "1"
-        ]);
-        assert_eq!(words(r"SELECT 'it\'s', 'a''b', `we``ird`"), [
-            "SELECT", "Str", "Comma", "Str", "Comma", "QuotedIdent"
-        ]);
+        assert_eq!(
+            words("SELECT /* DELETE */ 'a;DELETE' -- x\n, 1 # y"),
+            ["SELECT", "Str", "Comma", "1"]
+        );
+        assert_eq!(
+            words(r"SELECT 'it\'s', 'a''b', `we``ird`"),
+            ["SELECT", "Str", "Comma", "Str", "Comma", "QuotedIdent"]
+        );
     }
 
     #[test]
     fn double_dash_needs_a_space_to_be_a_comment() {
-        assert_eq!(words("SELECT 1--1"), ["SELECT", "1", "Other(45)", "Other(45)", "1"]);
+        assert_eq!(
+            words("SELECT 1--1"),
+            ["SELECT", "1", "Other(45)", "Other(45)", "1"]
+        );
     }
 
     #[test]
     fn executable_comments_are_code() {
-        assert_eq!(words("SELECT /*!40001 SQL_NO_CACHE */ a"), ["SELECT", "SQL_NO_CACHE", "a"]);
+        assert_eq!(
+            words("SELECT /*!40001 SQL_NO_CACHE */ a"),
+            ["SELECT", "SQL_NO_CACHE", "a"]
+        );
         assert_eq!(words("/*M!100100 DELETE */ x"), ["DELETE", "x"]);
         let mut lx = Lexer::new(b"/*!50001 CREATE */");
         lx.next_token();
@@ -281,9 +290,10 @@ mod tests {
 
     #[test]
     fn variables_and_assignment() {
-        assert_eq!(words("SELECT @x := @@session.sql_mode"), [
-            "SELECT", "UserVar", "Assign", "@@session.sql_mode"
-        ]);
+        assert_eq!(
+            words("SELECT @x := @@session.sql_mode"),
+            ["SELECT", "UserVar", "Assign", "@@session.sql_mode"]
+        );
     }
 
     #[test]
@@ -308,7 +318,16 @@ mod tests {
 
     #[test]
     fn unterminated_input_does_not_panic() {
-        for sql in ["'abc", "`abc", "/* abc", "/*!", "@", "@@", "-- ", "SELECT 'a\\"] {
+        for sql in [
+            "'abc",
+            "`abc",
+            "/* abc",
+            "/*!",
+            "@",
+            "@@",
+            "-- ",
+            "SELECT 'a\\",
+        ] {
             let mut lx = Lexer::new(sql.as_bytes());
             while lx.next_token().is_some() {}
         }

@@ -102,16 +102,31 @@ mod tests {
     #[test]
     fn hints_override_outside_transactions_only() {
         let free = SessionFlags::default();
-        assert_eq!(routed("/* splitrail:master */ SELECT 1", free), Route::Writer);
-        assert_eq!(routed("/* splitrail:replica */ SELECT LAST_INSERT_ID()", free), Route::Replica);
-        assert_eq!(routed("/* splitrail:node=r2 */ SELECT 1", free), Route::Node("r2".into()));
+        assert_eq!(
+            routed("/* splitrail:master */ SELECT 1", free),
+            Route::Writer
+        );
+        assert_eq!(
+            routed("/* splitrail:replica */ SELECT LAST_INSERT_ID()", free),
+            Route::Replica
+        );
+        assert_eq!(
+            routed("/* splitrail:node=r2 */ SELECT 1", free),
+            Route::Node("r2".into())
+        );
         let in_tx = SessionFlags {
             in_transaction: true,
             ..Default::default()
         };
-        assert_eq!(routed("/* splitrail:replica */ SELECT 1", in_tx), Route::Writer);
+        assert_eq!(
+            routed("/* splitrail:replica */ SELECT 1", in_tx),
+            Route::Writer
+        );
         // A hint never turns session state into a per-node statement.
-        assert_eq!(routed("/* splitrail:replica */ SET @a = 1", free), Route::Writer);
+        assert_eq!(
+            routed("/* splitrail:replica */ SET @a = 1", free),
+            Route::Writer
+        );
     }
 
     #[test]
@@ -121,6 +136,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(routed("SHOW WARNINGS", in_tx), Route::Previous);
-        assert_eq!(routed("SELECT @@warning_count", SessionFlags::default()), Route::Previous);
+        assert_eq!(
+            routed("SELECT @@warning_count", SessionFlags::default()),
+            Route::Previous
+        );
     }
 }

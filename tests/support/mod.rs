@@ -1,0 +1,161 @@
+//! Shared helpers for the integration tests: where the lab is, how to start
+//! a proxy in-process on an ephemeral port, and how to talk to nodes
+//! directly. The lab must be running (`proto-tests/lab up`; the README's
+//! test command does that).
+#![allow(dead_code)]
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts};
+use splitrail::config::Config;
+use splitrail::Server;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+pub const DB: &str = "splitrail_test";
+
+/// Node addresses, from `proto-tests/lab env` variables or the lab defaults.
+pub struct Lab {
+    pub m1: String,
+    pub m2: String,
+    pub r1: String,
+    pub r2: String,
+}
+
+pub fn lab() -> Lab {
+    let get = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_string());
+    Lab {
+        m1: get("LAB_M1", "127.0.0.1:33061"),
+        m2: get("LAB_M2", "127.0.0.1:33062"),
+        r1: get("LAB_R1", "127.0.0.1:33063"),
+        r2: get("LAB_R2", "127.0.0.1:33064"),
+    }
+}
+
+/// The lab's config with the lab's actual addresses and an ephemeral
+/// listen port.
+pub fn config() -> Config {
+    let lab = lab();
+    let mut cfg = Config::embedded_default();
+    cfg.proxy.listen = "127.0.0.1:0".into();
+    for node in &mut cfg.nodes {
+        node.addr = match node.name.as_str() {
+            "m1" => lab.m1.clone(),
+            "m2" => lab.m2.clone(),
+            "r1" => lab.r1.clone(),
+            "r2" => lab.r2.clone(),
+            other => panic!("unexpected node {other}"),
+        };
+    }
+    cfg
+}
+
+/// A proxy running in this test process; stopped on drop.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn start_proxy(cfg: Config) -> Proxy {
+    let server = Server::bind(cfg).await.expect("bind proxy");
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    Proxy {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+impl Proxy {
+    pub fn url(&self, db: Option<&str>) -> String {
+        url(&self.addr.to_string(), db)
+    }
+
+    pub async fn conn(&self) -> Conn {
+        connect(&self.url(Some(DB))).await
+    }
+}
+
+/// `prefer_socket=false`: otherwise mysql_async asks for @@socket and
+/// silently reconnects over the backend's unix socket, bypassing the proxy.
+pub fn url(addr: &str, db: Option<&str>) -> String {
+    format!(
+        "mysql://app:app@{addr}/{}?prefer_socket=false",
+        db.unwrap_or("")
+    )
+}
+
+pub async fn connect(url: &str) -> Conn {
+    Conn::new(Opts::from_url(url).expect("url"))
+        .await
+        .expect("connect")
+}
+
+pub async fn direct(addr: &str) -> Conn {
+    connect(&url(addr, Some(DB))).await
+}
+
+/// A table name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn server_id(conn: &mut Conn) -> u32 {
+    conn.query_first("SELECT @@server_id")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Waits until `sql` returns `expected` on every node in `addrs`.
+pub async fn wait_everywhere(addrs: &[&str], sql: &str, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for addr in addrs {
+        let mut conn = direct(addr).await;
+        loop {
+            let got: Option<i64> = conn.query_first(sql).await.unwrap_or(None);
+            if got == Some(expected) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{sql} on {addr}: {got:?}, want {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn server_error_code(err: &mysql_async::Error) -> Option<u16> {
+    match err {
+        mysql_async::Error::Server(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+/// Path of the lab script, for tests that stop and start nodes.
+pub fn lab_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto-tests/lab")
+}
