@@ -39,6 +39,8 @@ pub struct ProxyConfig {
     pub max_allowed_packet: usize,
     /// Timeout for TCP connect plus handshake to a backend.
     pub connect_timeout_ms: u64,
+    /// A client must finish its handshake within this time.
+    pub handshake_timeout_ms: u64,
     /// How long a node that failed a connect is skipped before it is tried
     /// again (until the health monitor takes over this job).
     pub retry_down_after_ms: u64,
@@ -54,6 +56,7 @@ impl Default for ProxyConfig {
             max_connections: 10_000,
             max_allowed_packet: 64 * 1024 * 1024,
             connect_timeout_ms: 1000,
+            handshake_timeout_ms: 10_000,
             retry_down_after_ms: 5000,
             fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
         }
@@ -63,6 +66,10 @@ impl Default for ProxyConfig {
 impl ProxyConfig {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
     }
 
     pub fn retry_down_after(&self) -> Duration {
@@ -275,8 +282,11 @@ mod tests {
     /// must be a valid config.
     #[test]
     fn every_key_is_documented() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"))
-            .expect("docs/configuration.md");
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/configuration.md"
+        ))
+        .expect("docs/configuration.md");
         let full = toml::Value::try_from(Config::embedded_default()).unwrap();
         let mut missing = Vec::new();
         for (section, value) in full.as_table().unwrap() {

@@ -83,6 +83,7 @@ pub async fn handshake(
     );
     let mut buf = Vec::with_capacity(128);
     greeting.serialize(&mut buf);
+    client.set_max_packet(MAX_HANDSHAKE_PACKET);
     client.send(0, &buf).await?;
 
     let response = read(client).await?;

@@ -36,26 +36,32 @@ pub async fn serve_client(
         }
         let mut client = PacketStream::new(tcp);
         let greeting = ctx.pools.greeting().cloned();
-        let login = match handshake::handshake(
+        let peer_host = peer.ip().to_string();
+        let handshake = handshake::handshake(
             &mut client,
             id,
             greeting.as_ref(),
             &ctx.config.proxy.fallback_server_version,
             |name| ctx.config.user(name).cloned(),
-            &peer.ip().to_string(),
-        )
-        .await
-        {
-            Ok(login) => login,
-            Err(HandshakeError::Rejected(e)) => {
-                tracing::info!(error = %e, "login rejected");
-                return;
-            }
-            Err(HandshakeError::Io(e)) => {
-                tracing::debug!(error = %e, "client left during handshake");
-                return;
-            }
-        };
+            &peer_host,
+        );
+        // A client that connects and says nothing must not hold a slot.
+        let login =
+            match tokio::time::timeout(ctx.config.proxy.handshake_timeout(), handshake).await {
+                Err(_) => {
+                    tracing::info!("handshake timed out");
+                    return;
+                }
+                Ok(Ok(login)) => login,
+                Ok(Err(HandshakeError::Rejected(e))) => {
+                    tracing::info!(error = %e, "login rejected");
+                    return;
+                }
+                Ok(Err(HandshakeError::Io(e))) => {
+                    tracing::debug!(error = %e, "client left during handshake");
+                    return;
+                }
+            };
         tracing::debug!(user = %login.user.name, "login accepted");
         let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation);
         let mut session = Session::new(
@@ -93,6 +99,9 @@ pub async fn serve_client(
             session.close();
             return;
         }
+        session
+            .client
+            .set_max_packet(ctx.config.proxy.max_allowed_packet);
         command_loop(&ctx, &mut session, &mut shutdown).await;
         session.close();
     }

@@ -48,6 +48,20 @@ pub struct PacketStream<S = TcpStream> {
     stream: S,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    /// Largest physical packet accepted: a peer announcing more is refused
+    /// before we buffer anything (an unauthenticated client must not make
+    /// us reserve 16 MiB).
+    max_packet: usize,
+}
+
+/// Marker inside the `io::Error` for a packet over `max_packet`.
+#[derive(Debug, thiserror::Error)]
+#[error("packet larger than the allowed maximum")]
+struct PacketTooLarge;
+
+fn is_too_large(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<PacketTooLarge>())
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
@@ -56,7 +70,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             stream,
             rbuf: BytesMut::with_capacity(READ_RESERVE),
             wbuf: Vec::with_capacity(READ_RESERVE),
+            max_packet: MAX_CHUNK,
         }
+    }
+
+    /// Refuses physical packets longer than `max` (at most [`MAX_CHUNK`]).
+    pub fn set_max_packet(&mut self, max: usize) {
+        self.max_packet = max.min(MAX_CHUNK);
     }
 
     /// Reads one physical packet.
@@ -65,7 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// packets; a close in the middle of a packet is an `UnexpectedEof` error.
     pub async fn read_packet(&mut self) -> io::Result<Option<Packet>> {
         loop {
-            if let Some(packet) = self.parse_buffered() {
+            if let Some(packet) = self.parse_buffered()? {
                 return Ok(Some(packet));
             }
             self.rbuf.reserve(READ_RESERVE);
@@ -83,8 +103,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// payloads over `max_len`. Returns the first packet's sequence id and
     /// the last one's, so a reply can continue the sequence.
     pub async fn read_payload(&mut self, max_len: usize) -> Result<Option<Payload>, ReadError> {
-        let Some(first) = self.read_packet().await? else {
-            return Ok(None);
+        let first = match self.read_packet().await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(None),
+            Err(e) if is_too_large(&e) => return Err(ReadError::TooLarge),
+            Err(e) => return Err(e.into()),
         };
         if !first.continues() {
             return Ok(Some(Payload {
@@ -116,20 +139,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }))
     }
 
-    fn parse_buffered(&mut self) -> Option<Packet> {
+    fn parse_buffered(&mut self) -> io::Result<Option<Packet>> {
         if self.rbuf.len() < HEADER_LEN {
-            return None;
+            return Ok(None);
         }
         let len = u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], 0]) as usize;
+        if len > self.max_packet {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, PacketTooLarge));
+        }
         if self.rbuf.len() < HEADER_LEN + len {
             // Reserve once for the whole packet instead of growing in steps.
             self.rbuf.reserve(HEADER_LEN + len - self.rbuf.len());
-            return None;
+            return Ok(None);
         }
         let seq = self.rbuf[3];
         self.rbuf.advance(HEADER_LEN);
         let payload = self.rbuf.split_to(len).freeze();
-        Some(Packet { seq, payload })
+        Ok(Some(Packet { seq, payload }))
     }
 
     /// Queues a logical payload, splitting it into chunks as the protocol
@@ -289,6 +315,19 @@ mod tests {
         writer.send(0, &vec![1u8; MAX_CHUNK + 5]).await.unwrap();
         assert!(matches!(
             reader.read_payload(MAX_CHUNK).await,
+            Err(ReadError::TooLarge)
+        ));
+    }
+
+    #[tokio::test]
+    async fn announced_oversized_packet_is_refused_before_buffering() {
+        let (mut a, b) = tokio::io::duplex(1024);
+        // Announces 16 MiB - 1 but sends nothing more.
+        a.write_all(&[0xff, 0xff, 0xff, 0]).await.unwrap();
+        let mut reader = PacketStream::new(b);
+        reader.set_max_packet(1024);
+        assert!(matches!(
+            reader.read_payload(usize::MAX).await,
             Err(ReadError::TooLarge)
         ));
     }
