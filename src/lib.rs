@@ -75,21 +75,27 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listener. Also starts learning what a backend's greeting
-    /// looks like, so clients are shown the real server version.
+    /// Binds the listener and learns what a backend's greeting looks like,
+    /// so clients are shown the real server version.
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.proxy.listen).await?;
         let ctx = Arc::new(Context::new(config));
-        let probe_ctx = Arc::clone(&ctx);
-        tokio::spawn(async move {
-            let timeout = probe_ctx.config.proxy.connect_timeout();
-            for node in &probe_ctx.config.nodes {
-                if let Some(greeting) = backend::conn::probe_greeting(&node.addr, timeout).await {
-                    probe_ctx.pools.remember_greeting(greeting);
-                    return;
-                }
+        // Clients decide what the server supports from its version string
+        // (e.g. whether COM_RESET_CONNECTION exists), so learn the real one
+        // before accepting anyone. Bounded by connect_timeout per node.
+        let timeout = ctx.config.proxy.connect_timeout();
+        for node in &ctx.config.nodes {
+            if let Some(greeting) = backend::conn::probe_greeting(&node.addr, timeout).await {
+                ctx.pools.remember_greeting(greeting);
+                break;
             }
-        });
+        }
+        if ctx.pools.greeting().is_none() {
+            tracing::warn!(
+                version = %ctx.config.proxy.fallback_server_version,
+                "no backend answered at start-up; announcing the fallback server version"
+            );
+        }
         Ok(Server { listener, ctx })
     }
 

@@ -285,12 +285,32 @@ async fn unknown_database_at_connect_is_1049() {
 }
 
 #[tokio::test]
-async fn unsupported_binary_protocol_gets_an_error_and_the_session_survives() {
+async fn change_user_starts_a_clean_session() {
     let proxy = start_proxy(config()).await;
     let mut conn = proxy.conn().await;
-    let err = conn.exec_drop("SELECT ?", (1,)).await.unwrap_err();
-    assert!(server_error_code(&err).is_some(), "{err}");
-    assert!(REPLICA_IDS.contains(&server_id(&mut conn).await));
+    conn.query_drop("SET @x = 1").await.unwrap();
+    conn.query_drop("BEGIN").await.unwrap();
+    let opts = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("app".into()))
+        .with_pass(Some("app".into()))
+        .with_db_name(Some(DB.into()));
+    conn.change_user(opts).await.unwrap();
+    let (x, id): (Option<i64>, u32) = conn
+        .query_first("SELECT @x, @@server_id")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(x, None, "user variables are gone");
+    assert!(
+        REPLICA_IDS.contains(&id),
+        "the transaction is gone: reads go to replicas"
+    );
+
+    let bad = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("app".into()))
+        .with_pass(Some("wrong".into()));
+    let err = conn.change_user(bad).await.unwrap_err();
+    assert_eq!(server_error_code(&err), Some(1045), "{err}");
 }
 
 #[tokio::test]
@@ -318,7 +338,10 @@ async fn reset_connection_clears_session_state() {
     let proxy = start_proxy(config()).await;
     let mut conn = proxy.conn().await;
     conn.query_drop("SET @x = 42").await.unwrap();
-    conn.reset().await.unwrap();
+    assert!(
+        conn.reset().await.unwrap(),
+        "COM_RESET_CONNECTION must be offered (MariaDB version string)"
+    );
     let x: Option<Option<i64>> = conn.query_first("SELECT @x").await.unwrap();
     assert_eq!(x, Some(None));
     let db: Option<String> = conn

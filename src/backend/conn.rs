@@ -13,6 +13,7 @@ use mysql_common::constants::CapabilityFlags;
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,6 +129,18 @@ pub struct BackendConn {
     pub applied_sets: usize,
     /// COM_SET_OPTION multi-statements state applied here (None = default).
     pub multi_option: Option<bool>,
+    /// The session's prepared statements that exist on this connection:
+    /// session statement id → this backend's statement.
+    pub prepared: HashMap<u32, BackendStmt>,
+}
+
+/// A prepared statement as it exists on one backend connection.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendStmt {
+    pub id: u32,
+    /// The backend has received parameter types for it (an EXECUTE with
+    /// new_params_bound_flag = 1); until then we must send them.
+    pub types_bound: bool,
 }
 
 impl BackendConn {
@@ -267,6 +280,7 @@ impl BackendConn {
             db: None,
             applied_sets: 0,
             multi_option: None,
+            prepared: HashMap::new(),
         };
         Ok((conn, greeting_info))
     }
@@ -324,7 +338,33 @@ impl BackendConn {
         self.simple_command(&[command::RESET_CONNECTION]).await?;
         self.applied_sets = 0;
         self.multi_option = None;
+        self.prepared.clear();
         Ok(())
+    }
+
+    /// Prepares `sql` here on splitrail's own behalf (a statement the
+    /// client prepared elsewhere and now executes on this connection).
+    pub async fn prepare(&mut self, sql: &[u8]) -> Result<super::relay::PrepareOk, CommandError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(command::STMT_PREPARE);
+        payload.extend_from_slice(sql);
+        self.stream.send(0, &payload).await?;
+        let deprecate_eof = self.deprecate_eof();
+        let outcome = super::relay::relay_prepare_response(
+            &mut self.stream,
+            super::relay::Sink::<TcpStream>::Discard,
+            None,
+            deprecate_eof,
+        )
+        .await
+        .map_err(|e| match e {
+            super::relay::RelayError::Backend { source, .. } => CommandError::Io(source),
+            super::relay::RelayError::Client(source) => CommandError::Io(source),
+        })?;
+        match outcome {
+            Ok(ok) => Ok(ok),
+            Err(err) => Err(CommandError::Server(err)),
+        }
     }
 
     /// Runs one statement on splitrail's own behalf, discarding any rows.

@@ -24,7 +24,22 @@ pub enum ResponseKind {
     FieldList,
     /// One packet whatever it is (COM_STATISTICS, COM_PING, …).
     Single,
+    /// COM_STMT_FETCH: binary rows ended by EOF, or ERR.
+    Rows,
 }
+
+/// What a successful COM_STMT_PREPARE returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrepareOk {
+    /// The backend's statement id (before any rewriting for the client).
+    pub backend_id: u32,
+    pub columns: u16,
+    pub params: u16,
+}
+
+/// SERVER_STATUS_CURSOR_EXISTS: an EXECUTE opened a cursor; rows come
+/// with COM_STMT_FETCH.
+const CURSOR_EXISTS: u16 = 0x0040;
 
 /// Where relayed packets go.
 pub enum Sink<'a, C = TcpStream> {
@@ -109,6 +124,9 @@ where
             }
         },
         ResponseKind::Query => relay.query_response(&mut sink, deprecate_eof).await?,
+        ResponseKind::Rows => {
+            relay.rows(&mut sink, deprecate_eof).await?;
+        }
     }
     sink.flush().await.map_err(RelayError::Client)?;
     Ok(relay.outcome)
@@ -222,11 +240,26 @@ impl<B: AsyncRead + AsyncWrite + Unpin> Relay<'_, B> {
         }
         if !deprecate_eof {
             let eof = self.next(sink).await?;
+            self.note_terminator(&eof, deprecate_eof);
             if eof.header() == Some(packets::ERR_HEADER) {
-                self.note_terminator(&eof, deprecate_eof);
+                return Ok(false);
+            }
+            // A cursor was opened: no rows follow now (they come with
+            // COM_STMT_FETCH).
+            if self.outcome.last.status & CURSOR_EXISTS != 0 {
                 return Ok(false);
             }
         }
+        self.rows(sink, deprecate_eof).await
+    }
+
+    /// Relays rows up to and including their terminator. Returns true when
+    /// another result follows.
+    async fn rows<C: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sink: &mut Sink<'_, C>,
+        deprecate_eof: bool,
+    ) -> Result<bool, RelayError> {
         // Inside a value split over several packets, the continuation
         // packets' first bytes are data, not headers.
         let mut continuing = false;
@@ -281,6 +314,74 @@ impl<B: AsyncRead + AsyncWrite + Unpin> Relay<'_, B> {
         }
         self.backend.flush().await.map_err(|e| self.broken(e))
     }
+}
+
+/// Relays a COM_STMT_PREPARE response: a STMT_PREPARE_OK (whose statement
+/// id is replaced by `client_id`, the only byte splitrail ever changes in a
+/// response, because the client must see one id whichever backends the
+/// statement lives on), parameter and column definitions each followed by
+/// an EOF unless CLIENT_DEPRECATE_EOF; or an ERR.
+pub async fn relay_prepare_response<B, C>(
+    backend: &mut PacketStream<B>,
+    mut sink: Sink<'_, C>,
+    client_id: Option<u32>,
+    deprecate_eof: bool,
+) -> Result<Result<PrepareOk, ErrInfo>, RelayError>
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut relay = Relay {
+        backend,
+        outcome: Outcome::default(),
+        forwarded: false,
+    };
+    let first = match relay.backend.read_packet().await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(relay.broken(io::ErrorKind::UnexpectedEof.into())),
+        Err(e) => return Err(relay.broken(e)),
+    };
+    let ok = match (first.header(), first.payload.get(1..9)) {
+        (Some(packets::OK_HEADER), Some(b)) => PrepareOk {
+            backend_id: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            columns: u16::from_le_bytes([b[4], b[5]]),
+            params: u16::from_le_bytes([b[6], b[7]]),
+        },
+        _ => {
+            sink.forward(&first).await.map_err(RelayError::Client)?;
+            sink.flush().await.map_err(RelayError::Client)?;
+            let err = packets::parse_err(&first.payload).unwrap_or(ErrInfo {
+                code: 2027,
+                state: *b"HY000",
+                message: "Malformed packet".into(),
+            });
+            return Ok(Err(err));
+        }
+    };
+    let mut rewritten = first.payload.to_vec();
+    if let Some(id) = client_id {
+        rewritten[1..5].copy_from_slice(&id.to_le_bytes());
+    }
+    let first = Packet {
+        seq: first.seq,
+        payload: rewritten.into(),
+    };
+    sink.forward(&first).await.map_err(RelayError::Client)?;
+    relay.forwarded = true;
+    relay.outcome.next_seq = first.seq.wrapping_add(1);
+    for count in [ok.params, ok.columns] {
+        if count == 0 {
+            continue;
+        }
+        for _ in 0..count {
+            relay.next(&mut sink).await?;
+        }
+        if !deprecate_eof {
+            relay.next(&mut sink).await?;
+        }
+    }
+    sink.flush().await.map_err(RelayError::Client)?;
+    Ok(Ok(ok))
 }
 
 #[cfg(test)]

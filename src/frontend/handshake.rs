@@ -28,6 +28,8 @@ pub struct Login {
     pub db: Option<String>,
     /// Sequence id for our reply (OK or ERR) to the client.
     pub next_seq: u8,
+    /// The challenge of this connection; COM_CHANGE_USER proofs use it.
+    pub scramble: [u8; 20],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,15 +125,7 @@ pub async fn handshake(
         if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
             return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
         }
-        let mut data = scramble.to_vec();
-        data.push(0);
-        let switch = AuthSwitchRequest::new(NATIVE_PASSWORD.as_bytes(), data);
-        let mut buf = Vec::new();
-        switch.serialize(&mut buf);
-        client.send(seq, &buf).await?;
-        let reply = read(client).await?;
-        seq = reply.last_seq.wrapping_add(1);
-        token = reply.bytes.to_vec();
+        (token, seq) = switch_to_native(client, seq, &scramble).await?;
     }
 
     let user = find_user(parsed.user());
@@ -149,7 +143,26 @@ pub async fn handshake(
         collation: parsed.collation(),
         db,
         next_seq: seq,
+        scramble,
     })
+}
+
+/// Asks the client to answer `scramble` with `mysql_native_password`
+/// (an Auth Switch Request at `seq`); returns the proof and the next
+/// sequence id.
+pub async fn switch_to_native(
+    client: &mut PacketStream,
+    seq: u8,
+    scramble: &[u8; 20],
+) -> Result<(Vec<u8>, u8), HandshakeError> {
+    let mut data = scramble.to_vec();
+    data.push(0);
+    let switch = AuthSwitchRequest::new(NATIVE_PASSWORD.as_bytes(), data);
+    let mut buf = Vec::new();
+    switch.serialize(&mut buf);
+    client.send(seq, &buf).await?;
+    let reply = read(client).await?;
+    Ok((reply.bytes.to_vec(), reply.last_seq.wrapping_add(1)))
 }
 
 async fn read(

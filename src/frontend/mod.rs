@@ -70,6 +70,7 @@ pub async fn serve_client(
             key,
             login.user.password.clone(),
             login.caps,
+            login.scramble,
         );
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {

@@ -89,6 +89,15 @@ impl MySqlError {
         )
     }
 
+    /// ER_UNKNOWN_STMT_HANDLER.
+    pub fn unknown_statement(id: u32) -> Self {
+        Self::new(
+            1243,
+            b"HY000",
+            format!("Unknown prepared statement handler ({id}) given to splitrail"),
+        )
+    }
+
     /// ER_MALFORMED_PACKET.
     pub fn malformed_packet() -> Self {
         Self::new(1835, b"HY000", "Malformed communication packet")

@@ -66,6 +66,13 @@ impl Drop for Proxy {
 }
 
 pub async fn start_proxy(cfg: Config) -> Proxy {
+    // RUST_LOG=debug cargo test … shows the proxy's own logs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     let server = Server::bind(cfg).await.expect("bind proxy");
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

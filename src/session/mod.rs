@@ -10,7 +10,7 @@
 //!   known not to have reached a backend, or reads, are retried;
 //! - transaction and autocommit state come from the writer's status flags.
 
-use crate::backend::conn::CommandError;
+use crate::backend::conn::{BackendStmt, CommandError};
 use crate::backend::relay::{self, Outcome, RelayError, ResponseKind, Sink};
 use crate::backend::{BackendConn, BackendError, PoolKey};
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
@@ -20,8 +20,12 @@ use crate::topology::NodeId;
 use crate::Context;
 use bytes::Bytes;
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use prepared::{statement_id, with_statement_id, ExecuteLayout, Statements};
 use std::io;
 use std::sync::Arc;
+
+mod change_user;
+mod prepared;
 
 /// Session state recorded on the writer and replayed, lazily and once, on
 /// every other backend connection the session uses.
@@ -84,6 +88,8 @@ pub struct Session {
     key: PoolKey,
     password: String,
     client_caps: CapabilityFlags,
+    /// This connection's auth challenge (for COM_CHANGE_USER).
+    scramble: [u8; 20],
     flags: SessionFlags,
     state: SessionState,
     /// Held backend connections, at most one per node.
@@ -92,6 +98,8 @@ pub struct Session {
     session_writer: Option<NodeId>,
     /// Node that ran the previous statement (for SHOW WARNINGS & co).
     last_node: Option<NodeId>,
+    /// Prepared statements (binary protocol).
+    stmts: Statements,
 }
 
 impl Session {
@@ -101,6 +109,7 @@ impl Session {
         key: PoolKey,
         password: String,
         client_caps: CapabilityFlags,
+        scramble: [u8; 20],
     ) -> Session {
         Session {
             ctx,
@@ -108,11 +117,13 @@ impl Session {
             key,
             password,
             client_caps,
+            scramble,
             flags: SessionFlags::default(),
             state: SessionState::default(),
             backends: Vec::new(),
             session_writer: None,
             last_node: None,
+            stmts: Statements::default(),
         }
     }
 
@@ -132,6 +143,7 @@ impl Session {
                 .await?;
             return Ok(Next::Close);
         };
+        tracing::trace!(command = cmd, len = payload.len(), "command");
         let result = match cmd {
             command::QUIT => return Ok(Next::Close),
             command::QUERY => self.query(payload).await,
@@ -156,23 +168,20 @@ impl Session {
                 .map(drop),
             command::SET_OPTION => self.set_option(payload).await,
             command::RESET_CONNECTION => self.reset_connection(reply_seq).await,
-            command::STMT_PREPARE
-            | command::STMT_EXECUTE
-            | command::STMT_SEND_LONG_DATA
-            | command::STMT_CLOSE
-            | command::STMT_RESET
-            | command::STMT_FETCH => {
-                // COM_STMT_SEND_LONG_DATA and COM_STMT_CLOSE have no response.
-                if matches!(cmd, command::STMT_SEND_LONG_DATA | command::STMT_CLOSE) {
-                    return Ok(Next::Continue);
-                }
-                Err(SessionError::Report(MySqlError::unsupported(
-                    "prepared statements (binary protocol)",
-                )))
+            command::STMT_PREPARE => self.stmt_prepare(payload).await,
+            command::STMT_EXECUTE => self.stmt_execute(payload).await,
+            // SEND_LONG_DATA and CLOSE never get a response, not even an error.
+            command::STMT_SEND_LONG_DATA => {
+                self.stmt_long_data(payload);
+                return Ok(Next::Continue);
             }
-            command::CHANGE_USER => Err(SessionError::Report(MySqlError::unsupported(
-                "COM_CHANGE_USER",
-            ))),
+            command::STMT_CLOSE => {
+                self.stmt_close(&payload).await;
+                return Ok(Next::Continue);
+            }
+            command::STMT_RESET => self.stmt_reset(&payload, reply_seq).await,
+            command::STMT_FETCH => self.stmt_fetch(&payload).await,
+            command::CHANGE_USER => return self.change_user(&payload).await,
             other => Err(SessionError::Report(MySqlError::unknown_command(other))),
         };
         match result {
@@ -325,6 +334,197 @@ impl Session {
             ..SessionState::default()
         };
         self.flags = SessionFlags::default();
+        self.stmts.clear();
+        self.reply_ok(seq).await
+    }
+
+    /// Where a prepared statement runs: reads by the usual rules, anything
+    /// else on the writer.
+    fn prepared_route(&self, class: &router::Classification) -> Route {
+        match class.kind {
+            StatementKind::Read | StatementKind::PreviousBackend => {
+                router::route(class, self.flags)
+            }
+            _ => Route::Writer,
+        }
+    }
+
+    async fn stmt_prepare(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let sql = payload.slice(1..);
+        let class = router::classify(&sql);
+        let route = self.prepared_route(&class);
+        let i = self.conn_for_route(&route).await?;
+        let client_id = self.stmts.peek_next_id();
+        let node = self.backends[i].node;
+        let deprecate_eof = self.backends[i].deprecate_eof();
+        if let Err(source) = self.backends[i].stream().send(0, &payload).await {
+            self.drop_conn(i);
+            return Err(SessionError::BackendLost {
+                node,
+                retryable: true,
+                source,
+            });
+        }
+        let result = relay::relay_prepare_response(
+            self.backends[i].stream(),
+            Sink::Client(&mut self.client),
+            Some(client_id),
+            deprecate_eof,
+        )
+        .await;
+        match result {
+            Ok(Ok(ok)) => {
+                let id = self.stmts.add(sql, class, ok.params);
+                debug_assert_eq!(id, client_id);
+                self.backends[i].prepared.insert(
+                    id,
+                    BackendStmt {
+                        id: ok.backend_id,
+                        types_bound: false,
+                    },
+                );
+                self.last_node = Some(node);
+                Ok(())
+            }
+            Ok(Err(_)) => Ok(()),
+            Err(e) => self.relay_failed(i, e).await.map(drop),
+        }
+    }
+
+    async fn stmt_execute(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let id =
+            statement_id(&payload).ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
+        let stmt = self
+            .stmts
+            .get_mut(id)
+            .ok_or(SessionError::Report(MySqlError::unknown_statement(id)))?;
+        let layout = ExecuteLayout::parse(&payload, stmt.params)
+            .ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
+        if let Some(types) = &layout.types {
+            stmt.param_types = Some(payload.slice(types.clone()));
+        }
+        if stmt.long_data_bytes > self.ctx.config.proxy.max_allowed_packet {
+            stmt.long_data.clear();
+            stmt.long_data_bytes = 0;
+            return Err(SessionError::Report(MySqlError::packet_too_large()));
+        }
+        let long_data = std::mem::take(&mut stmt.long_data);
+        stmt.long_data_bytes = 0;
+        let (sql, class, types) = (
+            stmt.sql.clone(),
+            stmt.class.clone(),
+            stmt.param_types.clone(),
+        );
+        if class.pins_writer
+            || matches!(
+                class.kind,
+                StatementKind::Use | StatementKind::SessionSet { .. }
+            )
+        {
+            self.flags.pinned = true;
+        }
+        let route = self.prepared_route(&class);
+        let i = self.conn_for_route(&route).await?;
+        let node = self.backends[i].node;
+        let backend = match self.backends[i].prepared.get(&id) {
+            Some(b) => *b,
+            None => {
+                let ok = self.backends[i].prepare(&sql).await?;
+                let b = BackendStmt {
+                    id: ok.backend_id,
+                    types_bound: false,
+                };
+                self.backends[i].prepared.insert(id, b);
+                b
+            }
+        };
+        for chunk in &long_data {
+            let chunk = with_statement_id(chunk, backend.id);
+            self.backends[i].stream().queue_payload(0, &chunk);
+        }
+        let request = prepared::rewrite_execute(&payload, &layout, backend, types.as_deref());
+        if layout.bound_flag_at.is_some() {
+            if let Some(b) = self.backends[i].prepared.get_mut(&id) {
+                b.types_bound = true;
+            }
+        }
+        self.send_and_relay(i, &request, ResponseKind::Query)
+            .await?;
+        if let Some(stmt) = self.stmts.get_mut(id) {
+            stmt.cursor_node = layout.opens_cursor().then_some(node);
+        }
+        Ok(())
+    }
+
+    fn stmt_long_data(&mut self, payload: Bytes) {
+        let limit = self.ctx.config.proxy.max_allowed_packet;
+        if let Some(stmt) = statement_id(&payload).and_then(|id| self.stmts.get_mut(id)) {
+            stmt.long_data_bytes = stmt.long_data_bytes.saturating_add(payload.len());
+            // Past the limit the data is dropped and the next EXECUTE fails.
+            if stmt.long_data_bytes <= limit {
+                stmt.long_data.push(payload);
+            }
+        }
+    }
+
+    async fn stmt_fetch(&mut self, payload: &[u8]) -> Result<(), SessionError> {
+        let id =
+            statement_id(payload).ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
+        let node = self.stmts.get(id).and_then(|s| s.cursor_node);
+        let target = node.and_then(|n| self.held(n)).and_then(|i| {
+            let b = self.backends[i].prepared.get(&id)?;
+            Some((i, b.id))
+        });
+        let Some((i, backend_id)) = target else {
+            return Err(SessionError::Report(MySqlError::unknown_statement(id)));
+        };
+        let request = with_statement_id(payload, backend_id);
+        self.send_and_relay(i, &request, ResponseKind::Rows)
+            .await
+            .map(drop)
+    }
+
+    /// COM_STMT_CLOSE on every connection that has the statement.
+    async fn stmt_close(&mut self, payload: &[u8]) {
+        let Some(id) = statement_id(payload) else {
+            return;
+        };
+        self.stmts.remove(id);
+        let mut broken = Vec::new();
+        for (i, conn) in self.backends.iter_mut().enumerate() {
+            if let Some(b) = conn.prepared.remove(&id) {
+                if conn
+                    .stream()
+                    .send(0, &with_statement_id(payload, b.id))
+                    .await
+                    .is_err()
+                {
+                    broken.push(i);
+                }
+            }
+        }
+        for i in broken.into_iter().rev() {
+            self.drop_conn(i);
+        }
+    }
+
+    /// COM_STMT_RESET on every connection that has the statement.
+    async fn stmt_reset(&mut self, payload: &[u8], seq: u8) -> Result<(), SessionError> {
+        let id =
+            statement_id(payload).ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
+        let stmt = self
+            .stmts
+            .get_mut(id)
+            .ok_or(SessionError::Report(MySqlError::unknown_statement(id)))?;
+        stmt.long_data.clear();
+        stmt.long_data_bytes = 0;
+        stmt.cursor_node = None;
+        for conn in &mut self.backends {
+            if let Some(b) = conn.prepared.get(&id).copied() {
+                conn.simple_command(&with_statement_id(payload, b.id))
+                    .await?;
+            }
+        }
         self.reply_ok(seq).await
     }
 
@@ -363,16 +563,43 @@ impl Session {
         match route {
             Route::Writer => self.run_on_writer(payload, kind).await,
             Route::Replica => self.run_on_replica(payload, kind).await,
+            route @ (Route::Previous | Route::Node(_)) => {
+                let i = self.conn_for_route(&route).await?;
+                self.send_and_relay(i, payload, kind).await
+            }
+        }
+    }
+
+    /// A synchronised connection for `route`, without running anything.
+    async fn conn_for_route(&mut self, route: &Route) -> Result<usize, SessionError> {
+        match route {
+            Route::Writer => self.writer_conn().await,
+            Route::Replica => {
+                let mut tried = Vec::new();
+                loop {
+                    let pick = {
+                        let snap = self.ctx.topology.load();
+                        self.ctx.topology.pick_replica(&snap, &tried)
+                    };
+                    let Some(node) = pick else {
+                        return self.writer_conn().await;
+                    };
+                    tried.push(node);
+                    if let Ok(i) = self.conn_for(node).await {
+                        return Ok(i);
+                    }
+                }
+            }
             Route::Previous => match self.last_node.and_then(|n| self.held(n)) {
-                Some(i) => self.send_and_relay(i, payload, kind).await,
-                None => self.run_on_writer(payload, kind).await,
+                Some(i) => Ok(i),
+                None => self.writer_conn().await,
             },
             Route::Node(name) => {
-                let node = self.ctx.topology.load().find(&name);
+                let node = self.ctx.topology.load().find(name);
                 match node {
                     Some(node) => match self.conn_for(node).await {
-                        Ok(i) => self.send_and_relay(i, payload, kind).await,
-                        Err(_) => self.run_on_writer(payload, kind).await,
+                        Ok(i) => Ok(i),
+                        Err(_) => self.writer_conn().await,
                     },
                     None => Err(SessionError::Report(MySqlError::no_backend(&format!(
                         "hint node={name} (no such node)"
@@ -580,7 +807,7 @@ impl Session {
             deprecate_eof,
         )
         .await;
-        let (source, forwarded, next_seq) = match result {
+        match result {
             Ok(outcome) => {
                 self.last_node = Some(node);
                 if Some(node) == self.session_writer && outcome.status_seen {
@@ -589,27 +816,34 @@ impl Session {
                         status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
                     self.flags.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
                 }
-                return Ok(outcome);
+                Ok(outcome)
             }
-            Err(RelayError::Client(e)) => return Err(SessionError::ClientGone(e)),
-            Err(RelayError::Backend {
+            Err(e) => self.relay_failed(i, e).await,
+        }
+    }
+
+    /// The single place that decides what a failed relay means for the
+    /// client: its socket failing ends the session; a backend failing before
+    /// anything was forwarded lets the caller retry or report; a backend
+    /// failing mid-response ends that response with an error in sequence.
+    async fn relay_failed(&mut self, i: usize, err: RelayError) -> Result<Outcome, SessionError> {
+        let node = self.backends[i].node;
+        let (source, forwarded, next_seq) = match err {
+            RelayError::Client(e) => return Err(SessionError::ClientGone(e)),
+            RelayError::Backend {
                 source,
                 forwarded,
                 next_seq,
-            }) => (source, forwarded, next_seq),
+            } => (source, forwarded, next_seq),
         };
         self.drop_conn(i);
         if !forwarded {
-            // Nothing reached the client; the caller decides between a
-            // retry (reads) and an "outcome unknown" error (writes).
             return Err(SessionError::BackendLost {
                 node,
                 retryable: false,
                 source,
             });
         }
-        // Part of the response already reached the client: end it with an
-        // error in sequence; the session goes on.
         let name = self.ctx.topology.load().node(node).name.clone();
         let err = MySqlError::outcome_unknown(&name);
         self.report(next_seq, &err).await?;

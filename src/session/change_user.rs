@@ -1,0 +1,154 @@
+//! COM_CHANGE_USER: re-authenticate as another (or the same) user and start
+//! over with a clean session, as a server does.
+//!
+//! Backend connections are logged in as a user, so they cannot follow: they
+//! go back to the pool (reset there) and the session takes connections of
+//! the new user from then on.
+
+use super::{Next, Session, SessionError, SessionState, Statements};
+use crate::backend::PoolKey;
+use crate::frontend::auth;
+use crate::frontend::handshake::{switch_to_native, HandshakeError};
+use crate::protocol::MySqlError;
+use crate::router::SessionFlags;
+use mysql_common::constants::CapabilityFlags;
+
+impl Session {
+    pub(super) async fn change_user(&mut self, payload: &[u8]) -> Result<Next, SessionError> {
+        let Some(request) = ChangeUser::parse(payload, self.client_caps) else {
+            self.report(1, &MySqlError::malformed_packet()).await?;
+            return Ok(Next::Close);
+        };
+        let user_name = String::from_utf8_lossy(request.user).into_owned();
+        let db = Some(String::from_utf8_lossy(request.db))
+            .filter(|d| !d.is_empty())
+            .map(|d| d.into_owned());
+        let collation = request.collation.filter(|&c| c != 0);
+        let native = request
+            .plugin
+            .is_none_or(|p| p.is_empty() || p == auth::NATIVE_PASSWORD.as_bytes());
+
+        let mut seq = 1;
+        let mut token = request.auth.to_vec();
+        if !native {
+            match switch_to_native(&mut self.client, seq, &self.scramble).await {
+                Ok((proof, next)) => (token, seq) = (proof, next),
+                Err(HandshakeError::Io(e)) => return Err(SessionError::ClientGone(e)),
+                Err(HandshakeError::Rejected(_)) => return Ok(Next::Close),
+            }
+        }
+        let user = self.ctx.config.user(request.user).cloned();
+        let ok = user
+            .as_ref()
+            .is_some_and(|u| auth::verify_native(&self.scramble, &u.password, &token));
+        let Some(user) = user.filter(|_| ok) else {
+            // A server closes the connection after a failed change of user.
+            let err = MySqlError::access_denied(&user_name, "splitrail-client", !token.is_empty());
+            self.report(seq, &err).await?;
+            return Ok(Next::Close);
+        };
+
+        for conn in self.backends.drain(..) {
+            self.ctx.pools.checkin(conn);
+        }
+        self.session_writer = None;
+        self.last_node = None;
+        self.state = SessionState::default();
+        self.flags = SessionFlags::default();
+        self.stmts = Statements::default();
+        self.key = PoolKey::new(
+            user.name.as_str().into(),
+            self.client_caps,
+            collation.unwrap_or(self.key.collation),
+        );
+        self.password = user.password.clone();
+        if let Some(db) = db {
+            if let Err(e) = self.select_initial_db(db).await {
+                self.report_error(seq, e).await?;
+                return Ok(Next::Continue);
+            }
+        }
+        self.reply_ok(seq).await?;
+        Ok(Next::Continue)
+    }
+}
+
+/// The fields of a COM_CHANGE_USER packet (MySQL "COM_CHANGE_USER", 4.1
+/// protocol with secure connection): user (NUL-terminated), auth data
+/// (1-byte length), database (NUL-terminated), then optionally the
+/// character set (2 bytes) and, with CLIENT_PLUGIN_AUTH, the plugin name.
+#[derive(Debug, PartialEq, Eq)]
+struct ChangeUser<'a> {
+    user: &'a [u8],
+    auth: &'a [u8],
+    db: &'a [u8],
+    collation: Option<u8>,
+    plugin: Option<&'a [u8]>,
+}
+
+impl<'a> ChangeUser<'a> {
+    fn parse(payload: &'a [u8], caps: CapabilityFlags) -> Option<ChangeUser<'a>> {
+        let rest = payload.get(1..)?;
+        let (user, rest) = split_nul(rest)?;
+        let (&auth_len, rest) = rest.split_first()?;
+        let auth = rest.get(..auth_len as usize)?;
+        let rest = &rest[auth_len as usize..];
+        let (db, rest) = split_nul(rest).unwrap_or((rest, &[]));
+        let collation = rest.first().copied();
+        let plugin = match rest.get(2..) {
+            Some(tail)
+                if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) && !tail.is_empty() =>
+            {
+                Some(split_nul(tail).map_or(tail, |(name, _)| name))
+            }
+            _ => None,
+        };
+        Some(ChangeUser {
+            user,
+            auth,
+            db,
+            collation,
+            plugin,
+        })
+    }
+}
+
+fn split_nul(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|&b| b == 0)?;
+    Some((&bytes[..at], &bytes[at + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_change_user_packet() {
+        let mut p = vec![0x11];
+        p.extend_from_slice(b"app\0");
+        p.push(3);
+        p.extend_from_slice(&[1, 2, 3]);
+        p.extend_from_slice(b"db1\0");
+        p.extend_from_slice(&[45, 0]);
+        p.extend_from_slice(b"mysql_native_password\0");
+        let c = ChangeUser::parse(&p, CapabilityFlags::CLIENT_PLUGIN_AUTH).unwrap();
+        assert_eq!(c.user, b"app");
+        assert_eq!(c.auth, &[1, 2, 3]);
+        assert_eq!(c.db, b"db1");
+        assert_eq!(c.collation, Some(45));
+        assert_eq!(c.plugin, Some(&b"mysql_native_password"[..]));
+    }
+
+    #[test]
+    fn truncated_packets_are_rejected() {
+        assert_eq!(ChangeUser::parse(&[0x11], CapabilityFlags::empty()), None);
+        assert_eq!(
+            ChangeUser::parse(b"\x11app", CapabilityFlags::empty()),
+            None
+        );
+        assert_eq!(
+            ChangeUser::parse(b"\x11app\0\x05ab", CapabilityFlags::empty()),
+            None
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Prepared statements (binary protocol) through splitrail: one statement
+//! id for the client, prepared lazily on each backend that runs it.
+
+mod support;
+
+use mysql_async::prelude::*;
+use mysql_async::Value;
+use std::collections::HashSet;
+use support::*;
+
+const REPLICA_IDS: [u32; 2] = [3, 4];
+
+#[tokio::test]
+async fn prepared_select_runs_on_both_replicas_with_one_statement_id() {
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    let stmt = conn.prep("SELECT ? + 1, @@server_id").await.unwrap();
+    let mut seen = HashSet::new();
+    for i in 0..8i64 {
+        let (v, id): (i64, u32) = conn.exec_first(&stmt, (i,)).await.unwrap().unwrap();
+        assert_eq!(v, i + 1);
+        seen.insert(id);
+    }
+    assert_eq!(
+        seen,
+        HashSet::from(REPLICA_IDS),
+        "lazily prepared on each replica"
+    );
+    conn.close(stmt).await.unwrap();
+}
+
+#[tokio::test]
+async fn prepared_insert_goes_to_the_writer_and_generated_key_is_returned() {
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    let table = unique("ps_ins");
+    conn.query_drop(format!(
+        "CREATE TABLE {table} (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(50), src INT)"
+    ))
+    .await
+    .unwrap();
+    let stmt = conn
+        .prep(format!(
+            "INSERT INTO {table} (v, src) VALUES (?, @@server_id)"
+        ))
+        .await
+        .unwrap();
+    conn.exec_drop(&stmt, ("a",)).await.unwrap();
+    let first_id = conn.last_insert_id().unwrap();
+    conn.exec_drop(&stmt, ("b",)).await.unwrap();
+    assert!(conn.last_insert_id().unwrap() > first_id);
+    let mut m1 = direct(&lab.m1).await;
+    let rows: Vec<(String, u32)> = m1
+        .query(format!("SELECT v, src FROM {table} ORDER BY id"))
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("a".to_string(), 1), ("b".to_string(), 1)]);
+}
+
+#[tokio::test]
+async fn every_parameter_type_round_trips() {
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    let big = vec![0xABu8; 3 * 1024 * 1024];
+    let params: Vec<Value> = vec![
+        Value::NULL,
+        Value::Int(-42),
+        Value::UInt(u64::MAX),
+        Value::Double(3.5),
+        Value::Bytes("héllo 😀".as_bytes().to_vec()),
+        Value::Bytes(big.clone()),
+        Value::Date(2024, 2, 29, 23, 59, 59, 123456),
+        Value::Time(true, 1, 10, 20, 30, 0),
+    ];
+    let row: mysql_async::Row = conn
+        .exec_first(
+            "SELECT ? IS NULL, ?, ?, ?, ?, LENGTH(?), CAST(? AS DATETIME(6)), CAST(? AS TIME)",
+            params,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let values: Vec<Value> = row.unwrap();
+    assert_eq!(values[0], Value::Int(1));
+    assert_eq!(values[1], Value::Int(-42));
+    assert_eq!(values[2], Value::UInt(u64::MAX));
+    assert_eq!(values[3], Value::Double(3.5));
+    assert_eq!(values[4], Value::Bytes("héllo 😀".as_bytes().to_vec()));
+    assert_eq!(values[5], Value::Int(big.len() as i64));
+    assert_eq!(values[6], Value::Date(2024, 2, 29, 23, 59, 59, 123456));
+    assert_eq!(values[7], Value::Time(true, 1, 10, 20, 30, 0));
+}
+
+#[tokio::test]
+async fn prepared_statements_inside_a_transaction_stay_on_the_writer() {
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    let stmt = conn.prep("SELECT @@server_id").await.unwrap();
+    conn.query_drop("BEGIN").await.unwrap();
+    for _ in 0..3 {
+        let id: u32 = conn.exec_first(&stmt, ()).await.unwrap().unwrap();
+        assert_eq!(id, 1);
+    }
+    conn.query_drop("COMMIT").await.unwrap();
+    let id: u32 = conn.exec_first(&stmt, ()).await.unwrap().unwrap();
+    assert!(REPLICA_IDS.contains(&id));
+}
+
+#[tokio::test]
+async fn prepare_and_close_in_a_loop_does_not_leak_backend_statements() {
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let count_on = |addr: String| async move {
+        let mut c = direct(&addr).await;
+        let row: Option<(String, u64)> = c
+            .query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")
+            .await
+            .unwrap();
+        row.unwrap().1
+    };
+    let before = count_on(lab.r1.clone()).await + count_on(lab.r2.clone()).await;
+    let mut conn = proxy.conn().await;
+    for i in 0..300 {
+        let stmt = conn.prep(format!("SELECT {i} + ?")).await.unwrap();
+        let _: Option<i64> = conn.exec_first(&stmt, (1,)).await.unwrap();
+        conn.close(stmt).await.unwrap();
+    }
+    let _: Option<u32> = conn.query_first("SELECT 1").await.unwrap();
+    let after = count_on(lab.r1.clone()).await + count_on(lab.r2.clone()).await;
+    assert!(
+        after <= before + 4,
+        "prepared statements leaked: {before} -> {after}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_statement_id_is_an_error_not_a_hang() {
+    let proxy = start_proxy(config()).await;
+    let key = splitrail::backend::PoolKey::new("app".into(), Default::default(), 45);
+    let (mut raw, _) = splitrail::backend::BackendConn::connect(
+        0,
+        &proxy.addr.to_string(),
+        &key,
+        "app",
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let mut execute = vec![0x17];
+    execute.extend_from_slice(&999u32.to_le_bytes());
+    execute.extend_from_slice(&[0, 1, 0, 0, 0]);
+    raw.stream().send(0, &execute).await.unwrap();
+    let reply = raw.stream().read_packet().await.unwrap().unwrap();
+    let err = splitrail::protocol::packets::parse_err(&reply.payload).unwrap();
+    assert_eq!(err.code, 1243);
+}
