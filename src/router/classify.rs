@@ -76,7 +76,9 @@ pub fn classify(sql: &[u8]) -> Classification {
     let mut c = match first {
         // `/*!50001 … */` before the first keyword: a server of another
         // version may not run that part, so we cannot know the verb.
-        _ if lx.leading_exec_comment => Classification::new(StatementKind::Write),
+        // It may also change session state (mysqldump's `/*!40101 SET
+        // NAMES … */`), so the session stays on the writer.
+        _ if lx.leading_exec_comment => Classification::pinning(StatementKind::Write),
         Some(Tok::Word(w)) if is(w, "SELECT") => ReadScan::default().run(&mut lx),
         Some(Tok::Word(_)) if parens > 0 => Classification::new(StatementKind::Write),
         Some(Tok::Word(w)) if is(w, "WITH") => with_statement(&mut lx),
@@ -95,10 +97,13 @@ pub fn classify(sql: &[u8]) -> Classification {
         _ => Classification::new(StatementKind::Write),
     };
     // Several statements in one packet run in order on one connection:
-    // that connection must be the writer's, and we record nothing from it.
+    // that connection must be the writer's. We do not record what the later
+    // statements change (USE, SET, temporary tables, locks), so the session
+    // stays on the writer from then on.
     while lx.next_token().is_some() {}
     if lx.multi_statement {
         c.kind = StatementKind::Write;
+        c.pins_writer = true;
     }
     c.hint = hint;
     c
@@ -125,7 +130,9 @@ fn single(lx: &mut Lexer<'_>, c: Classification) -> Classification {
 
 /// Writes that leave state only the writer connection has.
 fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> bool {
-    if is(verb, "LOCK") || is(verb, "PREPARE") || is(verb, "EXECUTE") {
+    // CALL: a procedure can set user variables (OUT parameters), create
+    // temporary tables or take locks on the writer connection.
+    if is(verb, "LOCK") || is(verb, "PREPARE") || is(verb, "EXECUTE") || is(verb, "CALL") {
         return true;
     }
     if is(verb, "CREATE") {
@@ -141,10 +148,13 @@ fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> bool {
     // GET_LOCK() / user variables inside a write (e.g. `DO GET_LOCK(…)`,
     // `UPDATE … SET x = @v := …`).
     let mut prev: Option<Tok<'_>> = None;
+    let flush = is(verb, "FLUSH");
     while let Some(tok) = lx.next_token() {
         match (prev, tok) {
             (Some(Tok::Word(w)), Tok::LParen) if is(w, "GET_LOCK") => return true,
             (_, Tok::Assign) => return true,
+            // FLUSH TABLES … WITH READ LOCK / FOR EXPORT hold a lock.
+            (_, Tok::Word(w)) if flush && (is(w, "LOCK") || is(w, "EXPORT")) => return true,
             _ => {}
         }
         prev = Some(tok);
@@ -210,6 +220,23 @@ impl<'a> ReadScan<'a> {
                     }
                 }
             }
+            // `my_func`(…): a quoted name is never a built-in.
+            (Some(Tok::QuotedIdent), Tok::LParen) => self.unsafe_for_replica = true,
+            // information_schema.PROCESSLIST, performance_schema.x: the same
+            // data as SHOW PROCESSLIST / SHOW STATUS. It describes the node
+            // that answers, and the client means the primary.
+            (Some(Tok::Dot), Tok::Word(w)) if NODE_STATE_TABLES.iter().any(|t| is(w, t)) => {
+                self.unsafe_for_replica = true
+            }
+            (Some(Tok::Word(w)), Tok::Dot) if is(w, "PERFORMANCE_SCHEMA") => {
+                self.unsafe_for_replica = true
+            }
+            // seq.NEXTVAL / seq.CURRVAL (MariaDB Oracle-mode sequences).
+            (Some(Tok::Dot), Tok::Word(w))
+                if is(w, "NEXTVAL") || is(w, "CURRVAL") || is(w, "LASTVAL") =>
+            {
+                self.unsafe_for_replica = true
+            }
             (Some(Tok::Word(w)), Tok::Word(next)) => {
                 // FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE
                 if (is(w, "FOR") && (is(next, "UPDATE") || is(next, "SHARE")))
@@ -248,8 +275,8 @@ impl<'a> ReadScan<'a> {
         } else if WRITE_VERBS.iter().any(|v| is(w, v)) {
             // A write verb inside a read (`WITH … DELETE`, a second verb
             // that slipped through): not a plain read.
-            // INSERT(…)/REPLACE(…) string functions are decided at `(`.
-            if !(is(w, "INSERT") || is(w, "REPLACE")) {
+            // INSERT(…)/REPLACE(…)/TRUNCATE(…) functions are decided at `(`.
+            if !(is(w, "INSERT") || is(w, "REPLACE") || is(w, "TRUNCATE")) {
                 self.unsafe_for_replica = true;
             } else {
                 self.verb_or_function = true;
@@ -263,11 +290,40 @@ impl<'a> ReadScan<'a> {
             .unwrap_or(name);
         if is(name, "warning_count") || is(name, "error_count") {
             self.previous_backend = true;
-        } else if is(name, "last_insert_id") || is(name, "identity") || name.starts_with(b"global.")
+        } else if is(name, "last_insert_id")
+            || is(name, "identity")
+            || strip_prefix_ignore_case(name, b"global.").is_some()
+            || is_node_state_variable(name)
         {
             self.unsafe_for_replica = true;
         }
     }
+}
+
+/// Words naming tables whose rows describe the answering server itself.
+const NODE_STATE_TABLES: &[&str] = &[
+    "PROCESSLIST",
+    "GLOBAL_STATUS",
+    "GLOBAL_VARIABLES",
+    "SESSION_STATUS",
+    "SESSION_VARIABLES",
+];
+
+/// System variables that tell which role the answering server has or where
+/// its replication stands. Drivers read `@@read_only` /
+/// `@@innodb_read_only` to find the primary, so a replica must not answer.
+/// (`@@server_id` and `@@hostname` stay replica-eligible: they are how people
+/// see where a read went, as with MaxScale and ProxySQL.)
+fn is_node_state_variable(name: &[u8]) -> bool {
+    [
+        "read_only",
+        "super_read_only",
+        "innodb_read_only",
+        "log_bin",
+    ]
+    .iter()
+    .any(|v| is(name, v))
+        || strip_prefix_ignore_case(name, b"gtid_").is_some()
 }
 
 /// Verbs that make a statement a write wherever they stand outside quotes.
@@ -479,47 +535,56 @@ fn explain_statement(lx: &mut Lexer<'_>) -> Classification {
 }
 
 /// SET statements: session state is recorded and replayed; global state,
-/// passwords, roles defaults, the next transaction's characteristics and
+/// passwords, default roles, the next transaction's characteristics and
 /// SET STATEMENT … FOR are plain writes.
+///
+/// A SET is replayable only if every value is a constant: a subquery, a
+/// function call, a system variable or a parameterless function like
+/// CURRENT_TIMESTAMP would give another value on another node (or later).
+/// Such a SET runs on the writer and pins the session there.
 fn set_statement(lx: &mut Lexer<'_>) -> Classification {
-    let first = lx.next_token();
-    match first {
-        Some(Tok::Word(w))
-            if [
-                "GLOBAL",
-                "PERSIST",
-                "PERSIST_ONLY",
-                "PASSWORD",
-                "DEFAULT",
-                "TRANSACTION",
-                "STATEMENT",
-            ]
-            .iter()
-            .any(|k| is(w, k)) =>
-        {
-            return single(lx, Classification::new(StatementKind::Write));
-        }
-        Some(Tok::SysVar(name)) if strip_prefix_ignore_case(name, b"global.").is_some() => {
-            return single(lx, Classification::new(StatementKind::Write));
-        }
-        None => return Classification::new(StatementKind::Write),
-        _ => {}
-    }
+    let write = |lx: &mut Lexer<'_>| single(lx, Classification::new(StatementKind::Write));
     let mut replayable = true;
+    // True between `=` and the next top-level `,`.
+    let mut in_value = false;
+    let mut depth = 0usize;
+    let mut first = true;
     while let Some(tok) = lx.next_token() {
+        if !in_value {
+            match tok {
+                Tok::Word(w) if first && SET_WRITES.iter().any(|k| is(w, k)) => return write(lx),
+                Tok::Word(w) if is(w, "GLOBAL") || is(w, "PERSIST") || is(w, "PERSIST_ONLY") => {
+                    return write(lx)
+                }
+                Tok::SysVar(name)
+                    if ["global.", "persist.", "persist_only."]
+                        .iter()
+                        .any(|p| strip_prefix_ignore_case(name, p.as_bytes()).is_some()) =>
+                {
+                    return write(lx)
+                }
+                Tok::Other(b'=') | Tok::Assign => in_value = true,
+                _ => {}
+            }
+            first = false;
+            continue;
+        }
         match tok {
-            Tok::Word(w) if is(w, "GLOBAL") || is(w, "PERSIST") || is(w, "PERSIST_ONLY") => {
-                return single(lx, Classification::new(StatementKind::Write));
+            Tok::LParen => {
+                depth += 1;
+                replayable = false;
             }
-            Tok::SysVar(name) if strip_prefix_ignore_case(name, b"global.").is_some() => {
-                return single(lx, Classification::new(StatementKind::Write));
+            Tok::RParen => depth = depth.saturating_sub(1),
+            Tok::Comma if depth == 0 => in_value = false,
+            Tok::SysVar(_) => replayable = false,
+            Tok::Word(w) if is(w, "SELECT") || NOW_WORDS.iter().any(|k| is(w, k)) => {
+                replayable = false
             }
-            // A subquery or function call may read data or depend on the
-            // node: run it on the writer only, and stay there.
-            Tok::LParen => replayable = false,
-            Tok::Word(w) if is(w, "SELECT") => replayable = false,
             _ => {}
         }
+    }
+    if first {
+        return Classification::new(StatementKind::Write);
     }
     if replayable {
         Classification::new(StatementKind::SessionSet { replayable: true })
@@ -527,6 +592,32 @@ fn set_statement(lx: &mut Lexer<'_>) -> Classification {
         Classification::pinning(StatementKind::SessionSet { replayable: false })
     }
 }
+
+/// First words after SET that make it something other than session state.
+const SET_WRITES: &[&str] = &[
+    "GLOBAL",
+    "PERSIST",
+    "PERSIST_ONLY",
+    "PASSWORD",
+    "DEFAULT",
+    "TRANSACTION",
+    "STATEMENT",
+];
+
+/// Functions that may be written without parentheses and whose value
+/// depends on when or where they run.
+const NOW_WORDS: &[&str] = &[
+    "CURRENT_TIMESTAMP",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+    "UTC_TIMESTAMP",
+    "UTC_DATE",
+    "UTC_TIME",
+    "CURRENT_USER",
+    "CURRENT_ROLE",
+];
 
 /// The database named by `USE db` (unquoting a backtick identifier).
 pub fn use_database(sql: &[u8]) -> Option<String> {
