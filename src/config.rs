@@ -23,9 +23,14 @@ pub struct Config {
     #[serde(default)]
     pub pool: PoolConfig,
     #[serde(default)]
+    pub monitor: MonitorConfig,
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
+    /// The file this config was read from (for `splitrail reload`).
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -77,19 +82,108 @@ impl ProxyConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Address of the admin endpoint (HTTP). Reserved: the endpoint itself
-    /// arrives with the node CLI.
+    /// Address of the admin endpoint (HTTP); empty disables it.
     pub listen: String,
+    /// Bearer token required by the node and reload endpoints. The
+    /// environment variable SPLITRAIL_ADMIN_TOKEN overrides it.
+    pub token: String,
+    /// Where operator marks and the active writer are kept across restarts;
+    /// empty: not kept.
+    pub state_file: String,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: "127.0.0.1:6034".into(),
+            token: String::new(),
+            state_file: "splitrail.state.json".into(),
         }
+    }
+}
+
+impl AdminConfig {
+    /// The token in force: the environment wins over the file.
+    pub fn effective_token(&self) -> Option<String> {
+        std::env::var("SPLITRAIL_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| Some(self.token.clone()).filter(|t| !t.is_empty()))
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    // The token never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field(
+                "token",
+                &if self.token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("state_file", &self.state_file)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Login for health checks (needs REPLICATION CLIENT / SLAVE MONITOR and
+    /// PROCESS only). Empty: no monitor; health comes from the data path.
+    pub user: String,
+    pub password: String,
+    /// Time between two checks of a node.
+    pub interval_ms: u64,
+    /// Time allowed for one check (connect + queries).
+    pub timeout_ms: u64,
+    /// Consecutive failed checks before a node is marked down.
+    pub down_after: u32,
+    /// Consecutive good checks before a down node is marked up again.
+    pub up_after: u32,
+    /// Replicas lagging more than this (seconds), or whose replication
+    /// threads stopped, get no reads.
+    pub max_replica_lag_s: u64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            user: String::new(),
+            password: String::new(),
+            interval_ms: 1000,
+            timeout_ms: 1000,
+            down_after: 2,
+            up_after: 2,
+            max_replica_lag_s: 5,
+        }
+    }
+}
+
+impl MonitorConfig {
+    pub fn enabled(&self) -> bool {
+        !self.user.is_empty()
+    }
+}
+
+impl std::fmt::Debug for MonitorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorConfig")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("interval_ms", &self.interval_ms)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("down_after", &self.down_after)
+            .field("up_after", &self.up_after)
+            .field("max_replica_lag_s", &self.max_replica_lag_s)
+            .finish()
     }
 }
 
@@ -175,7 +269,9 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml(&text)
+        let mut config = Self::from_toml(&text)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     pub fn embedded_default() -> Config {
@@ -218,6 +314,18 @@ impl Config {
             return invalid(
                 "proxy.max_connections and proxy.connect_timeout_ms must be > 0".into(),
             );
+        }
+        let m = &self.monitor;
+        if m.interval_ms == 0 || m.timeout_ms == 0 || m.down_after == 0 || m.up_after == 0 {
+            return invalid(
+                "monitor.interval_ms, timeout_ms, down_after and up_after must be > 0".into(),
+            );
+        }
+        if !self.admin.listen.is_empty() && !has_port(&self.admin.listen) {
+            return invalid(format!(
+                "admin.listen {:?} must be host:port",
+                self.admin.listen
+            ));
         }
         if self.proxy.max_allowed_packet < 1024 {
             return invalid("proxy.max_allowed_packet must be at least 1024".into());

@@ -14,16 +14,22 @@
 //! [`Server::bind`] + [`Server::run`] is the whole proxy; `main.rs` only
 //! parses the command line.
 
+pub mod admin;
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod frontend;
+pub mod monitor;
 pub mod protocol;
 pub mod router;
 pub mod session;
 pub mod topology;
 
+use admin::metrics::Metrics;
+use admin::state::{SavedState, StateFile};
+use arc_swap::ArcSwap;
 use backend::Pools;
-use config::Config;
+use config::{Config, UserConfig};
 use protocol::{MySqlError, PacketStream};
 use std::future::Future;
 use std::io;
@@ -36,33 +42,104 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 use topology::Topology;
 
 /// Everything sessions share. Built once per server; reached through an
-/// `Arc` by every session (no globals).
+/// `Arc` by every session, the monitor and the admin endpoint (no globals).
 pub struct Context {
+    /// The config the server started with. Reloadable parts live in their
+    /// own swappable homes (`users`, the topology's weights and lag limit).
     pub config: Config,
+    /// Logins; swapped whole by `reload`, read once per handshake.
+    users: ArcSwap<Vec<UserConfig>>,
     pub topology: Topology,
     /// `Arc` because pool check-ins finish in background tasks.
     pub pools: Arc<Pools>,
+    pub metrics: Metrics,
+    pub state_file: StateFile,
     next_connection_id: AtomicU32,
 }
 
 impl Context {
     pub fn new(config: Config) -> Context {
         let topology = Topology::new(&config);
+        let metrics = {
+            let snap = topology.load();
+            let names: Vec<(String, &'static str)> = snap
+                .nodes
+                .iter()
+                .map(|n| {
+                    let role = match n.role {
+                        config::Role::Master => "master",
+                        config::Role::Replica => "replica",
+                    };
+                    (n.name.clone(), role)
+                })
+                .collect();
+            Metrics::new(&names)
+        };
+        let gauges = (0..config.nodes.len())
+            .map(|id| metrics.node(id).backend_connections.clone())
+            .collect();
         let pools = Arc::new(Pools::new(
-            config.nodes.len(),
+            gauges,
             config.pool.max_idle_per_node,
             config.proxy.connect_timeout(),
         ));
+        let state_file = StateFile::new(&config.admin.state_file);
+        if let Some(saved) = state_file.load() {
+            let marks: Vec<_> = saved.marks.into_iter().collect();
+            topology.restore(&marks, saved.writer.as_deref());
+        }
         Context {
+            users: ArcSwap::from_pointee(config.users.clone()),
             config,
             topology,
             pools,
+            metrics,
+            state_file,
             next_connection_id: AtomicU32::new(1),
         }
     }
 
     pub fn next_connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<UserConfig> {
+        self.users
+            .load()
+            .iter()
+            .find(|u| u.name.as_bytes() == name)
+            .cloned()
+    }
+
+    /// Re-reads the config file and applies what can change without a
+    /// restart: users, replica weights, the replica lag limit. A changed
+    /// node list (names, addresses, roles) is refused: restart for that.
+    pub fn reload(&self) -> Result<String, String> {
+        let path =
+            self.config.source.as_deref().ok_or(
+                "this server runs the embedded default config; there is no file to reload",
+            )?;
+        let fresh = Config::load(path).map_err(|e| e.to_string())?;
+        let same_nodes = fresh.nodes.len() == self.config.nodes.len()
+            && fresh
+                .nodes
+                .iter()
+                .zip(&self.config.nodes)
+                .all(|(a, b)| a.name == b.name && a.addr == b.addr && a.role == b.role);
+        if !same_nodes {
+            return Err(
+                "the node list changed (names, addresses or roles): restart splitrail to apply it"
+                    .into(),
+            );
+        }
+        self.users.store(Arc::new(fresh.users.clone()));
+        self.topology.reload(&fresh);
+        tracing::info!(path = %path.display(), "config reloaded");
+        Ok(format!(
+            "{} users, {} nodes",
+            fresh.users.len(),
+            fresh.nodes.len()
+        ))
     }
 }
 
@@ -71,14 +148,19 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Server {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     ctx: Arc<Context>,
 }
 
 impl Server {
-    /// Binds the listener and learns what a backend's greeting looks like,
+    /// Binds the listeners and learns what a backend's greeting looks like,
     /// so clients are shown the real server version.
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(&config.proxy.listen).await?;
+        let admin = match config.admin.listen.as_str() {
+            "" => None,
+            addr => Some(TcpListener::bind(addr).await?),
+        };
         let ctx = Arc::new(Context::new(config));
         // Clients decide what the server supports from its version string
         // (e.g. whether COM_RESET_CONNECTION exists), so learn the real one
@@ -96,7 +178,15 @@ impl Server {
                 "no backend answered at start-up; announcing the fallback server version"
             );
         }
-        Ok(Server { listener, ctx })
+        Ok(Server {
+            listener,
+            admin,
+            ctx,
+        })
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -110,6 +200,27 @@ impl Server {
     /// Accepts clients until `shutdown` completes, then tells every session
     /// to finish its current command and waits (bounded) for them.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_background, _) = broadcast::channel::<()>(1);
+        let mut background = Vec::new();
+        if self.ctx.config.monitor.enabled() {
+            background.extend(monitor::spawn(Arc::clone(&self.ctx)));
+        } else {
+            tracing::warn!(
+                "no [monitor] user configured: node health comes from the data path only"
+            );
+        }
+        background.push(tokio::spawn(keep_state(Arc::clone(&self.ctx))));
+        background.push(tokio::spawn(reload_on_sighup(Arc::clone(&self.ctx))));
+        if let Some(admin_listener) = self.admin {
+            let mut stop = stop_background.subscribe();
+            background.push(tokio::spawn(admin::serve(
+                Arc::clone(&self.ctx),
+                admin_listener,
+                async move {
+                    let _ = stop.recv().await;
+                },
+            )));
+        }
         let limit = Arc::new(Semaphore::new(self.ctx.config.proxy.max_connections));
         let (stop_tx, _) = broadcast::channel::<()>(1);
         // Each session holds a clone of `done_tx`; when all are dropped,
@@ -147,6 +258,47 @@ impl Server {
         let _ = stop_tx.send(());
         drop(done_tx);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await;
+        let _ = stop_background.send(());
+        for task in background {
+            task.abort();
+        }
+    }
+}
+
+/// SIGHUP re-reads the config file, like `splitrail reload`.
+async fn reload_on_sighup(ctx: Arc<Context>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Err(e) = ctx.reload() {
+                tracing::error!(error = %e, "reload on SIGHUP failed");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(ctx);
+}
+
+/// Saves marks and the writer whenever they change (the data path and the
+/// monitor move the writer without knowing about the file), and counts
+/// writer changes for `/metrics`.
+async fn keep_state(ctx: Arc<Context>) {
+    let mut saved = SavedState::of(&ctx.topology.load());
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        ticker.tick().await;
+        let now = SavedState::of(&ctx.topology.load());
+        if now != saved {
+            if now.writer != saved.writer {
+                ctx.metrics.failovers.inc();
+            }
+            ctx.state_file.save(&now);
+            saved = now;
+        }
     }
 }
 

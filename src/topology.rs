@@ -1,16 +1,18 @@
-//! Which nodes exist, which are usable, and which master is the active
-//! writer — published as an immutable [`Snapshot`] behind an `ArcSwap`.
+//! Which nodes exist, how healthy they are, what operators marked them, and
+//! which master is the active writer — published as an immutable
+//! [`Snapshot`] behind an `ArcSwap`.
 //!
 //! Readers (every statement's routing) call [`Topology::load`] once and
 //! never lock. Writers are rare and go through `rcu`, which retries on a
-//! concurrent update so no change is lost: today the failover path of
-//! backend acquisition (a connect that fails marks the node down and
-//! promotes the next master); the health monitor and the admin endpoint
-//! will be the others. This module decides *what* the topology is; it never
-//! opens a socket.
+//! concurrent update so no change is lost. They are: the data path's
+//! failover (a connect that fails marks the node failed and promotes the
+//! next master), the health monitor (probe results), and the admin endpoint
+//! (operator marks, promote, reload). This module decides *what* the
+//! topology is; it never opens a socket.
 
 use crate::config::{Config, Role};
 use arc_swap::{ArcSwap, Guard};
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 /// Index of a node in configuration order; stable for the process lifetime.
 pub type NodeId = usize;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Node {
     pub id: NodeId,
     pub name: String,
@@ -27,14 +29,72 @@ pub struct Node {
     pub weight: u32,
 }
 
+/// An operator's mark on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mark {
+    #[default]
+    None,
+    /// No new statements; sessions move away at their next transaction
+    /// boundary.
+    Down,
+    /// No new sessions; sessions already using the node finish.
+    Drain,
+}
+
+/// What is known about one node's health.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStatus {
+    /// The data path failed to connect at this time; cleared by a successful
+    /// connect or a healthy probe.
+    pub failed_at: Option<Instant>,
+    /// The monitor's verdict after its thresholds (`None` before the first
+    /// verdict, or without a monitor).
+    pub monitor_up: Option<bool>,
+    pub read_only: Option<bool>,
+    /// Replication lag in seconds (`None` = unknown, or replication stopped).
+    pub lag_seconds: Option<u64>,
+    /// Replication state (replicas only; `None` = unknown).
+    pub replication: Option<Replication>,
+    pub mark: Mark,
+    pub last_error: Option<String>,
+}
+
+/// A replica's replication threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    /// Both threads run.
+    Running,
+    /// The SQL thread runs but the IO thread is reconnecting to its master
+    /// (typically: the master is down). Its data is as fresh as the master
+    /// it lost; it serves reads only while no writer exists
+    /// (reduced-functionality mode), when it is the best data there is.
+    Reconnecting,
+    /// A thread was stopped (by an operator or an error).
+    Stopped,
+}
+
 /// One consistent view of the topology.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub nodes: Arc<[Node]>,
-    /// When each node last failed a connect; `None` = believed healthy.
-    down_since: Vec<Option<Instant>>,
-    /// The active writer. `None` while no master is believed reachable.
+    pub status: Vec<NodeStatus>,
+    /// The active writer. `None` while no master is usable.
     writer: Option<NodeId>,
+    /// Replicas lagging more than this get no reads.
+    pub max_replica_lag: u64,
+}
+
+/// Why an operator request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    #[error("no node named {0:?}")]
+    UnknownNode(String),
+    #[error("{0} is not a master")]
+    NotAMaster(String),
+    #[error("{0} is marked down; mark it up first")]
+    MarkedDown(String),
 }
 
 impl Snapshot {
@@ -46,19 +106,73 @@ impl Snapshot {
         self.writer
     }
 
-    pub fn is_down(&self, id: NodeId) -> bool {
-        self.down_since[id].is_some()
-    }
-
-    /// A node is worth trying when it is not down, or was marked down long
-    /// enough ago that it may have come back.
-    fn worth_trying(&self, id: NodeId, now: Instant, retry_after: Duration) -> bool {
-        self.down_since[id].is_none_or(|since| now.duration_since(since) >= retry_after)
-    }
-
     pub fn find(&self, name: &str) -> Option<NodeId> {
         self.nodes.iter().position(|n| n.name == name)
     }
+
+    fn recently_failed(&self, id: NodeId, now: Instant, retry_after: Duration) -> bool {
+        self.status[id]
+            .failed_at
+            .is_some_and(|at| now.duration_since(at) < retry_after)
+    }
+
+    /// Whether the node is believed reachable at all.
+    pub fn is_healthy(&self, id: NodeId) -> bool {
+        self.status[id].monitor_up != Some(false) && self.status[id].failed_at.is_none()
+    }
+
+    /// A master that may become (or stay) the writer.
+    fn can_write(&self, id: NodeId, now: Instant, retry_after: Duration) -> bool {
+        let s = &self.status[id];
+        self.nodes[id].role == Role::Master
+            && s.mark == Mark::None
+            && s.monitor_up != Some(false)
+            && s.read_only != Some(true)
+            && !self.recently_failed(id, now, retry_after)
+    }
+
+    /// A replica that may serve a read for a session that already holds
+    /// connections to `held` (drained nodes keep serving those).
+    fn can_read(&self, id: NodeId, held: bool, now: Instant, retry_after: Duration) -> bool {
+        let (n, s) = (&self.nodes[id], &self.status[id]);
+        let mark_ok = match s.mark {
+            Mark::None => true,
+            Mark::Drain => held,
+            Mark::Down => false,
+        };
+        let lag_ok = match (s.replication, s.lag_seconds) {
+            (Some(Replication::Stopped), _) => false,
+            (Some(Replication::Reconnecting), _) => self.writer.is_none(),
+            (Some(Replication::Running), None) => false,
+            (_, Some(lag)) => lag <= self.max_replica_lag,
+            (None, None) => true,
+        };
+        n.role == Role::Replica
+            && n.weight > 0
+            && mark_ok
+            && lag_ok
+            && s.monitor_up != Some(false)
+            && !self.recently_failed(id, now, retry_after)
+    }
+
+    /// The role shown to operators.
+    pub fn role_name(&self, id: NodeId) -> &'static str {
+        match self.nodes[id].role {
+            Role::Replica => "replica",
+            Role::Master if self.writer == Some(id) => "writer",
+            Role::Master => "standby",
+        }
+    }
+}
+
+/// A monitor probe's findings for one node, after its thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeVerdict {
+    pub up: bool,
+    pub read_only: Option<bool>,
+    pub lag_seconds: Option<u64>,
+    pub replication: Option<Replication>,
+    pub error: Option<String>,
 }
 
 pub struct Topology {
@@ -84,12 +198,13 @@ impl Topology {
             })
             .collect();
         // Masters are tried in file order: the first one is the writer until
-        // it fails to connect.
+        // it fails.
         let writer = nodes.iter().position(|n| n.role == Role::Master);
         let snapshot = Snapshot {
-            down_since: vec![None; nodes.len()],
+            status: vec![NodeStatus::default(); nodes.len()],
             nodes,
             writer,
+            max_replica_lag: config.monitor.max_replica_lag_s,
         };
         Topology {
             current: ArcSwap::from_pointee(snapshot),
@@ -102,97 +217,200 @@ impl Topology {
         self.current.load()
     }
 
+    /// Applies `change` to a copy of the snapshot and publishes it.
+    fn update(&self, change: impl Fn(&mut Snapshot)) {
+        self.current.rcu(|snap| {
+            let mut next = Snapshot::clone(snap);
+            change(&mut next);
+            next
+        });
+    }
+
     /// The active writer; when there is none, promotes the first master
-    /// worth trying (masters that recovered come back this way only when no
-    /// writer is left: there is no automatic failback).
+    /// (file order) that can write. A recovered master comes back this way
+    /// only when no writer is left: there is no automatic failback.
     pub fn writer(&self) -> Option<NodeId> {
         if let Some(w) = self.current.load().writer {
             return Some(w);
         }
         let now = Instant::now();
         let retry = self.retry_down_after;
-        let after = self.current.rcu(|snap| {
-            let mut next = Snapshot::clone(snap);
-            if next.writer.is_none() {
-                next.writer = next
-                    .nodes
-                    .iter()
-                    .find(|n| n.role == Role::Master && snap.worth_trying(n.id, now, retry))
-                    .map(|n| n.id);
+        self.update(|snap| {
+            if snap.writer.is_none() {
+                snap.writer = (0..snap.nodes.len()).find(|&id| snap.can_write(id, now, retry));
             }
-            next
-        });
-        // `rcu` returns the previous value; read what we stored.
-        drop(after);
-        self.current.load().writer
-    }
-
-    /// Records that `failed` could not be reached. When it was the active
-    /// writer, the next master (in file order, after it) that is worth
-    /// trying becomes the writer; `None` if there is no such master.
-    pub fn fail_over(&self, failed: NodeId) -> Option<NodeId> {
-        let now = Instant::now();
-        let retry = self.retry_down_after;
-        self.current.rcu(|snap| {
-            let mut next = Snapshot::clone(snap);
-            next.down_since[failed].get_or_insert(now);
-            if next.writer == Some(failed) {
-                let n = next.nodes.len();
-                next.writer = (1..n).map(|step| (failed + step) % n).find(|&id| {
-                    next.nodes[id].role == Role::Master && snap.worth_trying(id, now, retry)
-                });
-            }
-            next
         });
         let snap = self.current.load();
-        if snap.writer != Some(failed) {
-            match snap.writer {
-                Some(w) => tracing::warn!(
-                    failed = %snap.node(failed).name,
-                    writer = %snap.node(w).name,
-                    "master unreachable: failed over to the next master"
-                ),
-                None => tracing::error!(
-                    failed = %snap.node(failed).name,
-                    "master unreachable and no other master left: writes are refused"
-                ),
-            }
+        if let Some(w) = snap.writer {
+            tracing::warn!(writer = %snap.node(w).name, "a master is usable again: it is the writer");
         }
         snap.writer
     }
 
-    /// Marks a node down after a failed connect (replicas; masters go
-    /// through [`Topology::fail_over`]).
-    pub fn mark_down(&self, id: NodeId) {
-        let now = Instant::now();
-        self.current.rcu(|snap| {
-            let mut next = Snapshot::clone(snap);
-            next.down_since[id].get_or_insert(now);
-            next
-        });
-    }
-
-    /// Clears a node's down mark after a successful connect.
-    pub fn mark_up(&self, id: NodeId) {
-        if !self.current.load().is_down(id) {
+    /// Moves the writer role away from `from` to the next master (in file
+    /// order, after it) that can write; `None` if there is none.
+    fn replace_writer(snap: &mut Snapshot, from: NodeId, now: Instant, retry: Duration) {
+        if snap.writer != Some(from) {
             return;
         }
-        self.current.rcu(|snap| {
-            let mut next = Snapshot::clone(snap);
-            next.down_since[id] = None;
-            next
+        let n = snap.nodes.len();
+        snap.writer = (1..n)
+            .map(|step| (from + step) % n)
+            .find(|&id| snap.can_write(id, now, retry));
+    }
+
+    fn log_writer_change(&self, from: NodeId, why: &str) {
+        let snap = self.current.load();
+        if snap.writer == Some(from) {
+            return;
+        }
+        match snap.writer {
+            Some(w) => {
+                tracing::warn!(from = %snap.node(from).name, to = %snap.node(w).name, why, "writer moved")
+            }
+            None => {
+                tracing::error!(from = %snap.node(from).name, why, "no writable master left: writes are refused")
+            }
+        }
+    }
+
+    /// Records that the data path could not reach `failed`. When it was the
+    /// active writer, the next master that can write takes over.
+    pub fn fail_over(&self, failed: NodeId) -> Option<NodeId> {
+        let now = Instant::now();
+        let retry = self.retry_down_after;
+        let was_writer = self.current.load().writer == Some(failed);
+        self.update(|snap| {
+            snap.status[failed].failed_at.get_or_insert(now);
+            Self::replace_writer(snap, failed, now, retry);
+        });
+        if was_writer {
+            self.log_writer_change(failed, "connect failed");
+        }
+        self.current.load().writer
+    }
+
+    /// Marks a node failed after a data-path connect error (replicas; masters
+    /// go through [`Topology::fail_over`]).
+    pub fn mark_down(&self, id: NodeId) {
+        let now = Instant::now();
+        self.update(|snap| {
+            snap.status[id].failed_at.get_or_insert(now);
         });
     }
 
-    /// Picks a replica by weighted round robin among those worth trying,
+    /// Clears a node's failure after a successful connect.
+    pub fn mark_up(&self, id: NodeId) {
+        if self.current.load().status[id].failed_at.is_none() {
+            return;
+        }
+        self.update(|snap| snap.status[id].failed_at = None);
+    }
+
+    /// Publishes a monitor verdict. A writer found down or read-only hands
+    /// the role to the next master that can write.
+    pub fn apply_probe(&self, id: NodeId, verdict: &ProbeVerdict) {
+        let now = Instant::now();
+        let retry = self.retry_down_after;
+        let was_writer = self.current.load().writer == Some(id);
+        self.update(|snap| {
+            let s = &mut snap.status[id];
+            s.monitor_up = Some(verdict.up);
+            if verdict.up {
+                s.failed_at = None;
+                s.read_only = verdict.read_only;
+                s.lag_seconds = verdict.lag_seconds;
+                s.replication = verdict.replication;
+                s.last_error = None;
+            } else {
+                s.last_error = verdict.error.clone();
+            }
+            if !snap.can_write(id, now, retry) {
+                Self::replace_writer(snap, id, now, retry);
+            }
+        });
+        if was_writer {
+            self.log_writer_change(
+                id,
+                if verdict.up {
+                    "read_only is ON"
+                } else {
+                    "monitor: down"
+                },
+            );
+        }
+    }
+
+    /// Sets an operator mark. Marking the writer down or draining it moves
+    /// the writer role to the next master that can write (a switchover).
+    pub fn set_mark(&self, name: &str, mark: Mark) -> Result<NodeId, TopologyError> {
+        let id = self
+            .current
+            .load()
+            .find(name)
+            .ok_or_else(|| TopologyError::UnknownNode(name.into()))?;
+        let now = Instant::now();
+        let retry = self.retry_down_after;
+        let was_writer = self.current.load().writer == Some(id);
+        self.update(|snap| {
+            snap.status[id].mark = mark;
+            if mark != Mark::None {
+                Self::replace_writer(snap, id, now, retry);
+            }
+        });
+        if was_writer {
+            self.log_writer_change(id, "operator mark");
+        }
+        Ok(id)
+    }
+
+    /// Makes `name` the writer (operator's `node promote`).
+    pub fn promote(&self, name: &str) -> Result<NodeId, TopologyError> {
+        let snap = self.current.load();
+        let id = snap
+            .find(name)
+            .ok_or_else(|| TopologyError::UnknownNode(name.into()))?;
+        if snap.node(id).role != Role::Master {
+            return Err(TopologyError::NotAMaster(name.into()));
+        }
+        if snap.status[id].mark == Mark::Down {
+            return Err(TopologyError::MarkedDown(name.into()));
+        }
+        drop(snap);
+        self.update(|snap| snap.writer = Some(id));
+        tracing::warn!(writer = name, "operator promoted a new writer");
+        Ok(id)
+    }
+
+    /// Applies reloadable settings: replica weights and the lag limit.
+    pub fn reload(&self, config: &Config) {
+        self.update(|snap| {
+            let nodes: Vec<Node> = snap
+                .nodes
+                .iter()
+                .map(|n| Node {
+                    weight: config.nodes.get(n.id).map_or(n.weight, |c| c.weight),
+                    ..n.clone()
+                })
+                .collect();
+            snap.nodes = nodes.into();
+            snap.max_replica_lag = config.monitor.max_replica_lag_s;
+        });
+    }
+
+    /// Picks a replica by weighted round robin among those that can read,
     /// skipping `exclude` (replicas that already failed this statement).
-    pub fn pick_replica(&self, snap: &Snapshot, exclude: &[NodeId]) -> Option<NodeId> {
+    /// `held` tells whether the session already holds a connection to a
+    /// node (drained replicas keep serving such sessions).
+    pub fn pick_replica(
+        &self,
+        snap: &Snapshot,
+        exclude: &[NodeId],
+        held: impl Fn(NodeId) -> bool,
+    ) -> Option<NodeId> {
         let now = Instant::now();
         let eligible = |n: &&Node| {
-            n.role == Role::Replica
-                && n.weight > 0
-                && !exclude.contains(&n.id)
-                && snap.worth_trying(n.id, now, self.retry_down_after)
+            !exclude.contains(&n.id) && snap.can_read(n.id, held(n.id), now, self.retry_down_after)
         };
         let total: u64 = snap
             .nodes
@@ -212,6 +430,20 @@ impl Topology {
         }
         None
     }
+
+    /// Restores marks and the writer saved by an earlier run.
+    pub fn restore(&self, marks: &[(String, Mark)], writer: Option<&str>) {
+        for (name, mark) in marks {
+            if self.set_mark(name, *mark).is_err() {
+                tracing::warn!(node = %name, "state file names an unknown node; mark ignored");
+            }
+        }
+        if let Some(w) = writer {
+            if let Err(e) = self.promote(w) {
+                tracing::warn!(error = %e, "state file's writer not restored");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -225,10 +457,17 @@ mod tests {
         Topology::new(&cfg)
     }
 
+    fn up() -> ProbeVerdict {
+        ProbeVerdict {
+            up: true,
+            read_only: Some(false),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn first_master_is_the_initial_writer() {
-        let t = topology(60_000);
-        assert_eq!(t.writer(), Some(0));
+        assert_eq!(topology(60_000).writer(), Some(0));
     }
 
     #[test]
@@ -236,46 +475,146 @@ mod tests {
         let t = topology(60_000);
         assert_eq!(t.fail_over(0), Some(1));
         assert_eq!(t.writer(), Some(1));
-        // m1 recovering does not make it the writer again.
         t.mark_up(0);
+        t.apply_probe(0, &up());
+        assert_eq!(t.writer(), Some(1), "a recovered m1 stays standby");
+        assert_eq!(t.load().role_name(0), "standby");
+    }
+
+    #[test]
+    fn both_masters_down_means_no_writer_until_one_is_back() {
+        let t = topology(60_000);
+        t.apply_probe(0, &ProbeVerdict::default());
+        t.apply_probe(1, &ProbeVerdict::default());
+        assert_eq!(t.writer(), None);
+        t.apply_probe(1, &up());
         assert_eq!(t.writer(), Some(1));
     }
 
     #[test]
-    fn both_masters_down_means_no_writer() {
+    fn a_read_only_master_is_never_the_writer() {
         let t = topology(60_000);
-        t.fail_over(0);
-        assert_eq!(t.fail_over(1), None);
-        assert_eq!(t.writer(), None);
+        t.apply_probe(
+            0,
+            &ProbeVerdict {
+                up: true,
+                read_only: Some(true),
+                ..Default::default()
+            },
+        );
+        assert_eq!(t.writer(), Some(1));
     }
 
     #[test]
-    fn a_master_is_retried_once_its_down_mark_ages() {
+    fn data_path_failures_are_retried_after_a_while() {
         let t = topology(0);
         t.fail_over(0);
         t.fail_over(1);
-        // retry_down_after = 0: both are worth trying again immediately.
-        assert_eq!(t.writer(), Some(0));
+        assert_eq!(
+            t.writer(),
+            Some(0),
+            "retry_down_after = 0: tried again at once"
+        );
     }
 
     #[test]
-    fn failing_a_standby_keeps_the_writer() {
+    fn marks_and_promote() {
         let t = topology(60_000);
-        assert_eq!(t.fail_over(1), Some(0));
+        t.set_mark("m1", Mark::Down).unwrap();
+        assert_eq!(
+            t.writer(),
+            Some(1),
+            "marking the writer down is a switchover"
+        );
+        assert_eq!(t.promote("m1"), Err(TopologyError::MarkedDown("m1".into())));
+        t.set_mark("m1", Mark::None).unwrap();
+        assert_eq!(t.writer(), Some(1));
+        t.promote("m1").unwrap();
+        assert_eq!(t.writer(), Some(0));
+        assert_eq!(t.promote("r1"), Err(TopologyError::NotAMaster("r1".into())));
+        assert!(matches!(
+            t.set_mark("nope", Mark::Down),
+            Err(TopologyError::UnknownNode(_))
+        ));
     }
 
     #[test]
-    fn replicas_are_weighted_and_down_ones_skipped() {
+    fn replicas_are_weighted_and_unusable_ones_skipped() {
         let t = topology(60_000);
         let snap = t.load();
         let picks: Vec<_> = (0..8)
-            .map(|_| t.pick_replica(&snap, &[]).unwrap())
+            .map(|_| t.pick_replica(&snap, &[], |_| false).unwrap())
             .collect();
         assert_eq!(picks.iter().filter(|&&id| id == 2).count(), 6);
         assert_eq!(picks.iter().filter(|&&id| id == 3).count(), 2);
         t.mark_down(2);
         let snap = t.load();
-        assert!((0..5).all(|_| t.pick_replica(&snap, &[]) == Some(3)));
-        assert_eq!(t.pick_replica(&snap, &[3]), None);
+        assert!((0..5).all(|_| t.pick_replica(&snap, &[], |_| false) == Some(3)));
+        assert_eq!(t.pick_replica(&snap, &[3], |_| false), None);
+    }
+
+    #[test]
+    fn lagging_or_stopped_replicas_get_no_reads() {
+        let t = topology(60_000);
+        let lagging = ProbeVerdict {
+            up: true,
+            read_only: Some(true),
+            lag_seconds: Some(60),
+            replication: Some(Replication::Running),
+            error: None,
+        };
+        t.apply_probe(2, &lagging);
+        let stopped = ProbeVerdict {
+            replication: Some(Replication::Stopped),
+            lag_seconds: None,
+            ..lagging.clone()
+        };
+        t.apply_probe(3, &stopped);
+        let snap = t.load();
+        assert_eq!(t.pick_replica(&snap, &[], |_| false), None);
+        t.apply_probe(
+            2,
+            &ProbeVerdict {
+                lag_seconds: Some(0),
+                ..lagging
+            },
+        );
+        let snap = t.load();
+        assert_eq!(t.pick_replica(&snap, &[], |_| false), Some(2));
+    }
+
+    #[test]
+    fn reconnecting_replicas_serve_reads_only_without_a_writer() {
+        let t = topology(60_000);
+        let reconnecting = ProbeVerdict {
+            up: true,
+            read_only: Some(true),
+            lag_seconds: None,
+            replication: Some(Replication::Reconnecting),
+            error: None,
+        };
+        t.apply_probe(2, &reconnecting);
+        t.apply_probe(3, &reconnecting);
+        assert_eq!(
+            t.pick_replica(&t.load(), &[], |_| false),
+            None,
+            "a writer exists: fresher data there"
+        );
+        t.apply_probe(0, &ProbeVerdict::default());
+        t.apply_probe(1, &ProbeVerdict::default());
+        assert_eq!(t.writer(), None);
+        assert!(
+            t.pick_replica(&t.load(), &[], |_| false).is_some(),
+            "reduced-functionality mode reads"
+        );
+    }
+
+    #[test]
+    fn drained_replicas_serve_only_sessions_already_on_them() {
+        let t = topology(60_000);
+        t.set_mark("r2", Mark::Drain).unwrap();
+        let snap = t.load();
+        assert!((0..6).all(|_| t.pick_replica(&snap, &[], |_| false) == Some(2)));
+        assert!((0..6).any(|_| t.pick_replica(&snap, &[], |id| id == 3) == Some(3)));
     }
 }

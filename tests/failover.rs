@@ -1,13 +1,14 @@
-//! Master failover against real processes: m1 is killed with SIGKILL and
-//! writes must continue on m2 without the client seeing an error.
-//!
-//! This test stops and restarts a lab node; it restarts m1 even when it
-//! fails, and leaves the lab healthy for the tests that follow.
+//! Failures of real processes: masters killed (SIGKILL), frozen (SIGSTOP)
+//! or both stopped, a replica's SQL thread stopped. Every test restores the
+//! lab (even when it fails) and they run one at a time.
 
 mod support;
 
 use mysql_async::prelude::*;
+use std::collections::HashSet;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -19,21 +20,49 @@ fn lab_cmd(args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-/// Restarts m1 and waits for the whole lab to replicate again, whatever
-/// happened in the test.
-struct RestartM1;
+/// Restarts the named nodes (and resumes stopped ones) and waits until
+/// every node runs and replicates again, whatever happened in the test.
+struct Restore(&'static [&'static str]);
 
-impl Drop for RestartM1 {
+impl Drop for Restore {
     fn drop(&mut self) {
-        lab_cmd(&["start", "m1"]);
+        for node in self.0 {
+            if let Some(pid) = pid_of(node) {
+                let _ = Command::new("kill")
+                    .args(["-CONT", &pid.to_string()])
+                    .status();
+            }
+            lab_cmd(&["start", node]);
+        }
+        lab_cmd(&["sql", "r1", "START SLAVE"]);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !lab_cmd(&["status"]) {
-            assert!(
-                Instant::now() < deadline,
-                "lab did not recover after restarting m1"
-            );
+        while !replication_healthy() {
+            assert!(Instant::now() < deadline, "lab did not recover");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+fn lab_dir() -> String {
+    std::env::var("LAB_DIR").unwrap_or_else(|_| "/tmp/splitrail-lab".into())
+}
+
+fn pid_of(node: &str) -> Option<i32> {
+    std::fs::read_to_string(format!("{}/{node}/mariadbd.pid", lab_dir()))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Every node runs and both replication threads run everywhere.
+fn replication_healthy() -> bool {
+    match Command::new(lab_script()).arg("status").output() {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            !text.contains("Connecting") && !text.contains(" No ")
+        }
+        _ => false,
     }
 }
 
@@ -64,7 +93,8 @@ async fn killing_m1_moves_writes_to_m2_without_client_errors() {
         .unwrap();
     wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 1).await;
 
-    let _restart = RestartM1;
+    let _serial = exclusive().await;
+    let _restore = Restore(&["m1"]);
     assert!(lab_cmd(&["kill", "m1"]), "lab kill m1");
     wait_until_refused(&lab.m1).await;
 
@@ -91,7 +121,7 @@ async fn killing_m1_moves_writes_to_m2_without_client_errors() {
     println!("first write after kill -9 of m1 took {failover_time:?}");
 
     // m1 comes back as a standby: writes stay on m2 (no automatic failback).
-    drop(_restart);
+    drop(_restore);
     let mut after = proxy.conn().await;
     after
         .query_drop(format!("INSERT INTO {table} VALUES (4, @@server_id)"))
@@ -110,4 +140,269 @@ async fn killing_m1_moves_writes_to_m2_without_client_errors() {
         4,
     )
     .await;
+}
+
+#[tokio::test]
+async fn kill_m1_under_eight_writers_loses_and_duplicates_nothing() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let table = unique("kill8");
+    let mut setup = proxy.conn().await;
+    setup
+        .query_drop(format!(
+            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, src INT)"
+        ))
+        .await
+        .unwrap();
+    wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 0).await;
+    let _restore = Restore(&["m1"]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed_at: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..8i64 {
+        let url = proxy.url(Some(DB));
+        let (stop, table) = (Arc::clone(&stop), table.clone());
+        writers.push(tokio::spawn(async move {
+            let mut conn = support::connect(&url).await;
+            // (id, started, ok)
+            let mut log: Vec<(i64, Instant, bool)> = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let id = w * 1_000_000 + i;
+                let started = Instant::now();
+                let ok = conn
+                    .query_drop(format!("INSERT INTO {table} VALUES ({id}, @@server_id)"))
+                    .await
+                    .is_ok();
+                log.push((id, started, ok));
+                i += 1;
+            }
+            log
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(lab_cmd(&["kill", "m1"]));
+    wait_until_refused(&lab.m1).await;
+    *killed_at.lock().unwrap() = Some(Instant::now());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let killed_at = killed_at.lock().unwrap().unwrap();
+
+    let mut succeeded = HashSet::new();
+    let mut attempted = HashSet::new();
+    let (mut errors, mut after_kill, mut errors_after_kill) = (0, 0, 0);
+    for writer in writers {
+        for (id, started, ok) in writer.await.unwrap() {
+            attempted.insert(id);
+            if ok {
+                succeeded.insert(id);
+            } else {
+                errors += 1;
+            }
+            if started > killed_at {
+                after_kill += 1;
+                if !ok {
+                    errors_after_kill += 1;
+                }
+            }
+        }
+    }
+    let mut m2 = direct(&lab.m2).await;
+    let stored: HashSet<i64> = m2
+        .query(format!("SELECT id FROM {table}"))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    println!(
+        "kill -9 under 8 writers: {} attempted, {} succeeded, {} errors (all in flight at the kill), {} statements after the kill",
+        attempted.len(),
+        succeeded.len(),
+        errors,
+        after_kill
+    );
+    assert!(after_kill > 0, "the test must write after the kill");
+    assert_eq!(
+        errors_after_kill, 0,
+        "a statement sent after the kill failed"
+    );
+    assert!(
+        errors <= 8,
+        "at most one in-flight statement per writer may fail, got {errors}"
+    );
+    let lost: Vec<_> = succeeded.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    let phantom: Vec<_> = stored.difference(&attempted).collect();
+    assert!(phantom.is_empty(), "rows nobody wrote: {phantom:?}");
+}
+
+#[tokio::test]
+async fn sigstop_m1_moves_new_writes_to_m2_and_sigcont_brings_it_back_as_standby() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let table = unique("stop");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, src INT)"
+    ))
+    .await
+    .unwrap();
+    wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 0).await;
+    drop(conn);
+    let _restore = Restore(&["m1"]);
+    let pid = pid_of("m1").expect("m1 pid");
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+
+    // A new client: its write must land on m2 within connect_timeout + 1 s.
+    let started = Instant::now();
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("INSERT INTO {table} VALUES (1, @@server_id)"))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    println!("first write after SIGSTOP of m1 took {took:?}");
+    assert!(took < Duration::from_millis(2000), "took {took:?}");
+    // Read on m2 itself: with m1 frozen, the replicas (fed by m1) cannot
+    // have the row yet.
+    let mut m2 = direct(&lab.m2).await;
+    let src: i32 = m2
+        .query_first(format!("SELECT src FROM {table} WHERE id = 1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(src, 2);
+
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // The monitor sees m1 again; it stays a standby.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = admin(&proxy, "GET", "/nodes", Some(ADMIN_TOKEN)).await;
+        let nodes: Vec<splitrail::admin::NodeView> = serde_json::from_str(&body).unwrap();
+        if nodes[0].health == "up" {
+            assert_eq!(nodes[0].role, "standby", "{body}");
+            assert_eq!(nodes[1].role, "writer", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "m1 not seen up again: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    conn.query_drop(format!("INSERT INTO {table} VALUES (2, @@server_id)"))
+        .await
+        .unwrap();
+    let src: i32 = m2
+        .query_first(format!("SELECT src FROM {table} WHERE id = 2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(src, 2, "no automatic failback");
+}
+
+#[tokio::test]
+async fn both_masters_down_reads_still_work_writes_fail_fast_and_recover_on_the_same_connection() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let table = unique("rfm");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    wait_everywhere(
+        &[&lab.m2, &lab.r1, &lab.r2],
+        &format!("SELECT COUNT(*) FROM {table}"),
+        0,
+    )
+    .await;
+    let _restore = Restore(&["m1", "m2"]);
+    assert!(lab_cmd(&["stop", "m1"]) && lab_cmd(&["stop", "m2"]));
+
+    // Wait for the monitor to see both down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !admin(&proxy, "GET", "/health", None)
+        .await
+        .1
+        .contains("\"writer\":null")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "monitor never saw both masters down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = server_id(&mut conn).await;
+    assert!([3, 4].contains(&id), "reads keep working on replicas");
+    let started = Instant::now();
+    let err = conn
+        .query_drop(format!("INSERT INTO {table} VALUES (1)"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(server_error_code(&err), Some(1290), "{err}");
+    assert!(took < Duration::from_millis(100), "refusal took {took:?}");
+
+    assert!(lab_cmd(&["start", "m2"]));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match conn
+            .query_drop(format!("INSERT INTO {table} VALUES (1)"))
+            .await
+        {
+            Ok(()) => break,
+            Err(e) => {
+                assert_eq!(server_error_code(&e), Some(1290), "{e}");
+                assert!(Instant::now() < deadline, "writes did not come back");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let mut m2 = direct(&lab.m2).await;
+    let n: i64 = m2
+        .query_first(format!("SELECT COUNT(*) FROM {table}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        n, 1,
+        "the write landed on m2, on the same client connection"
+    );
+}
+
+#[tokio::test]
+async fn replica_with_stopped_sql_thread_gets_no_reads_until_restarted() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    let _restore = Restore(&[]);
+    assert!(lab_cmd(&["sql", "r1", "STOP SLAVE SQL_THREAD"]));
+    let mut m1 = direct(&lab.m1).await;
+    m1.query_drop(format!("CREATE TABLE {} (id INT)", unique("lagme")))
+        .await
+        .unwrap();
+    // 2 × interval (200 ms) for the monitor, plus margin.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..20 {
+        assert_eq!(
+            server_id(&mut conn).await,
+            4,
+            "r1 must not get reads while its SQL thread is stopped"
+        );
+    }
+    assert!(lab_cmd(&["sql", "r1", "START SLAVE SQL_THREAD"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server_id(&mut conn).await != 3 {
+        assert!(Instant::now() < deadline, "r1 never got reads again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

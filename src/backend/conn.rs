@@ -132,6 +132,18 @@ pub struct BackendConn {
     /// The session's prepared statements that exist on this connection:
     /// session statement id → this backend's statement.
     pub prepared: HashMap<u32, BackendStmt>,
+    /// Counts this connection while it is open (decremented on drop).
+    open_gauge: Option<prometheus::IntGauge>,
+    /// When the last response on it completed.
+    last_used: std::time::Instant,
+}
+
+impl Drop for BackendConn {
+    fn drop(&mut self) {
+        if let Some(g) = &self.open_gauge {
+            g.dec();
+        }
+    }
 }
 
 /// A prepared statement as it exists on one backend connection.
@@ -257,10 +269,9 @@ impl BackendConn {
                 // which needs TLS or the server's RSA key.
                 Some(0x01) if reply.payload.get(1) == Some(&0x03) => continue,
                 Some(0x01) => {
-                    return Err(BackendError::Protocol(
+                    return Err(unsupported_auth(
                         "caching_sha2_password full authentication (needs TLS or RSA) is not supported yet; \
-                         log in once with the mysql client to warm the server's cache, or use mysql_native_password"
-                            .into(),
+                         log in once with the mysql client to warm the server's cache, or use mysql_native_password",
                     ))
                 }
                 _ => return Err(BackendError::Protocol("unexpected packet during authentication".into())),
@@ -281,8 +292,18 @@ impl BackendConn {
             applied_sets: 0,
             multi_option: None,
             prepared: HashMap::new(),
+            open_gauge: None,
+            last_used: std::time::Instant::now(),
         };
         Ok((conn, greeting_info))
+    }
+
+    /// Counts this connection in `gauge` until it is dropped.
+    pub fn count_in(&mut self, gauge: prometheus::IntGauge) {
+        gauge.inc();
+        if let Some(old) = self.open_gauge.replace(gauge) {
+            old.dec();
+        }
     }
 
     pub fn stream(&mut self) -> &mut PacketStream {
@@ -291,6 +312,26 @@ impl BackendConn {
 
     pub fn deprecate_eof(&self) -> bool {
         self.key.deprecate_eof()
+    }
+
+    pub fn mark_used(&mut self) {
+        self.last_used = std::time::Instant::now();
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.elapsed()
+    }
+
+    /// True when the server answers COM_PING within `timeout`. A server
+    /// frozen by SIGSTOP keeps its sockets open and never answers: this is
+    /// how such a node is found before a statement is sent to it.
+    pub async fn answers_ping(&mut self, timeout: Duration) -> bool {
+        let ping = self.simple_command(&[command::PING]);
+        let ok = matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(_)));
+        if ok {
+            self.mark_used();
+        }
+        ok
     }
 
     /// See [`PacketStream::is_broken`].
@@ -407,11 +448,21 @@ fn auth_response(
             }
             Ok(out)
         }
-        other => Err(BackendError::Protocol(format!(
+        other => Err(unsupported_auth(&format!(
             "backend asked for unsupported auth plugin {}",
             String::from_utf8_lossy(other.as_bytes())
         ))),
     }
+}
+
+/// The server is alive but wants an authentication splitrail cannot do:
+/// a refusal (reported to the client), never a reason to fail over.
+fn unsupported_auth(message: &str) -> BackendError {
+    BackendError::Refused(ErrInfo {
+        code: 1251,
+        state: *b"08004",
+        message: format!("splitrail: {message}"),
+    })
 }
 
 /// Reads a server's greeting without logging in: what splitrail announces

@@ -7,8 +7,12 @@
 
 use super::conn::{BackendConn, BackendError, PoolKey, ServerGreeting};
 use crate::topology::Node;
+use prometheus::IntGauge;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+/// Connections idle longer than this are pinged before use.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Pools {
     /// Idle connections, indexed by node id. A std `Mutex`: it is held only
@@ -18,15 +22,19 @@ pub struct Pools {
     connect_timeout: Duration,
     /// The first greeting any backend sent; what clients are shown.
     greeting: OnceLock<ServerGreeting>,
+    /// Open connections per node (the `backend_connections` metric).
+    open: Vec<IntGauge>,
 }
 
 impl Pools {
-    pub fn new(node_count: usize, max_idle_per_node: usize, connect_timeout: Duration) -> Pools {
+    /// `open`: one gauge per node, counting its open connections.
+    pub fn new(open: Vec<IntGauge>, max_idle_per_node: usize, connect_timeout: Duration) -> Pools {
         Pools {
-            idle: (0..node_count).map(|_| Mutex::new(Vec::new())).collect(),
+            idle: open.iter().map(|_| Mutex::new(Vec::new())).collect(),
             max_idle_per_node,
             connect_timeout,
             greeting: OnceLock::new(),
+            open,
         }
     }
 
@@ -52,13 +60,28 @@ impl Pools {
         db: Option<&str>,
     ) -> Result<BackendConn, BackendError> {
         while let Some(mut conn) = self.take_idle(node.id, key, db) {
-            if !conn.is_broken() {
+            if conn.is_broken() {
+                continue;
+            }
+            if conn.idle_for() < PING_IDLE_AFTER {
                 return Ok(conn);
             }
+            // Idle for a while: make sure the server still answers. One that
+            // does not (frozen, or a dead network path) counts as
+            // unreachable, so the caller fails over now instead of sending a
+            // statement into the void.
+            if conn.answers_ping(self.connect_timeout).await {
+                return Ok(conn);
+            }
+            return Err(BackendError::Timeout {
+                addr: node.addr.clone(),
+                timeout: self.connect_timeout,
+            });
         }
-        let (conn, greeting) =
+        let (mut conn, greeting) =
             BackendConn::connect(node.id, &node.addr, key, password, self.connect_timeout).await?;
         self.remember_greeting(greeting);
+        conn.count_in(self.open[node.id].clone());
         Ok(conn)
     }
 

@@ -31,6 +31,7 @@ pub async fn serve_client(
     let id = ctx.next_connection_id();
     let span = tracing::info_span!("client", id, %peer);
     async move {
+        let _connected = GaugeGuard::inc(&ctx.metrics.client_connections);
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
@@ -42,7 +43,7 @@ pub async fn serve_client(
             id,
             greeting.as_ref(),
             &ctx.config.proxy.fallback_server_version,
-            |name| ctx.config.user(name).cloned(),
+            |name| ctx.user(name),
             &peer_host,
         );
         // A client that connects and says nothing must not hold a slot.
@@ -159,5 +160,21 @@ async fn command_loop(
                 return;
             }
         }
+    }
+}
+
+/// Counts a client in a gauge for as long as it is connected.
+struct GaugeGuard(prometheus::IntGauge);
+
+impl GaugeGuard {
+    fn inc(gauge: &prometheus::IntGauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -66,6 +66,19 @@ impl MySqlError {
         )
     }
 
+    /// The writer failed over while this session had a transaction or
+    /// writer-only state (temporary tables, locks, variables) on the old one.
+    pub fn writer_moved(old: &str, new: Option<&str>) -> Self {
+        Self::new(
+            2013,
+            b"HY000",
+            format!(
+                "The writer moved from '{old}' to '{}' during your transaction or while the session held writer-only state; it was rolled back and that state is gone",
+                new.unwrap_or("none")
+            ),
+        )
+    }
+
     /// CR_CONN_HOST_ERROR: no backend could be reached for this statement.
     pub fn no_backend(what: &str) -> Self {
         Self::new(

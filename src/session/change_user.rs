@@ -37,7 +37,7 @@ impl Session {
                 Err(HandshakeError::Rejected(_)) => return Ok(Next::Close),
             }
         }
-        let user = self.ctx.config.user(request.user).cloned();
+        let user = self.ctx.user(request.user);
         let ok = user
             .as_ref()
             .is_some_and(|u| auth::verify_native(&self.scramble, &u.password, &token));

@@ -579,7 +579,9 @@ impl Session {
                 loop {
                     let pick = {
                         let snap = self.ctx.topology.load();
-                        self.ctx.topology.pick_replica(&snap, &tried)
+                        self.ctx
+                            .topology
+                            .pick_replica(&snap, &tried, |id| self.held(id).is_some())
                     };
                     let Some(node) = pick else {
                         return self.writer_conn().await;
@@ -642,7 +644,9 @@ impl Session {
         loop {
             let pick = {
                 let snap = self.ctx.topology.load();
-                self.ctx.topology.pick_replica(&snap, &tried)
+                self.ctx
+                    .topology
+                    .pick_replica(&snap, &tried, |id| self.held(id).is_some())
             };
             // No replica left: the writer serves the read.
             let Some(node) = pick else {
@@ -670,7 +674,7 @@ impl Session {
         if let Some(i) = self.writer_index() {
             let node = self.backends[i].node;
             let stuck = self.flags.in_transaction || self.flags.pinned;
-            if self.backends[i].is_broken() {
+            if !self.is_alive(i).await {
                 self.backends.swap_remove(i);
                 self.session_writer = None;
                 if stuck {
@@ -678,15 +682,34 @@ impl Session {
                     let name = self.ctx.topology.load().node(node).name.clone();
                     return Err(SessionError::Report(MySqlError::transaction_lost(&name)));
                 }
-            } else if stuck || self.ctx.topology.load().writer() == Some(node) {
-                self.sync_state(i).await?;
-                return Ok(i);
             } else {
-                // The active writer changed and we are at a transaction
-                // boundary: follow it.
+                let snap = self.ctx.topology.load();
+                // An operator's mark is a planned switchover: an open
+                // transaction (or pinned state) finishes where it started.
+                let planned = snap.status[node].mark != crate::topology::Mark::None;
+                if snap.writer() == Some(node) || (stuck && planned) {
+                    drop(snap);
+                    self.sync_state(i).await?;
+                    return Ok(i);
+                }
+                // The writer role moved away by failover. Sending anything
+                // more to the old master would write to both masters at
+                // once: leave it. Closing the connection rolls back an open
+                // transaction there.
+                let new_writer = snap.writer().map(|w| snap.node(w).name.clone());
+                let old_writer = snap.node(node).name.clone();
+                drop(snap);
                 let conn = self.backends.swap_remove(i);
-                self.ctx.pools.checkin(conn);
                 self.session_writer = None;
+                if stuck {
+                    drop(conn);
+                    self.flags = SessionFlags::default();
+                    return Err(SessionError::Report(MySqlError::writer_moved(
+                        &old_writer,
+                        new_writer.as_deref(),
+                    )));
+                }
+                self.ctx.pools.checkin(conn);
             }
         }
         let attempts = self.ctx.topology.load().nodes.len() + 1;
@@ -714,7 +737,7 @@ impl Session {
     /// A live, state-synchronised connection to `node`.
     async fn conn_for(&mut self, node: NodeId) -> Result<usize, SessionError> {
         if let Some(i) = self.held(node) {
-            if !self.backends[i].is_broken() {
+            if self.is_alive(i).await {
                 self.sync_state(i).await?;
                 return Ok(i);
             }
@@ -788,6 +811,7 @@ impl Session {
     ) -> Result<Outcome, SessionError> {
         let node = self.backends[i].node;
         let deprecate_eof = self.backends[i].deprecate_eof();
+        let started = std::time::Instant::now();
         let stream = self.backends[i].stream();
         stream.queue_payload(0, payload);
         if let Err(source) = stream.flush().await {
@@ -807,8 +831,14 @@ impl Session {
             deprecate_eof,
         )
         .await;
+        self.ctx.metrics.statement(
+            node,
+            started.elapsed(),
+            !matches!(&result, Ok(o) if o.error.is_none()),
+        );
         match result {
             Ok(outcome) => {
+                self.backends[i].mark_used();
                 self.last_node = Some(node);
                 if Some(node) == self.session_writer && outcome.status_seen {
                     let status = outcome.last.status_flags();
@@ -855,6 +885,19 @@ impl Session {
             }),
             ..Outcome::default()
         })
+    }
+
+    /// Whether held connection `i` can take a statement: not closed by the
+    /// server, and answering a ping if it sat idle for a while.
+    async fn is_alive(&mut self, i: usize) -> bool {
+        let conn = &mut self.backends[i];
+        if conn.is_broken() {
+            return false;
+        }
+        conn.idle_for() < crate::backend::pool::PING_IDLE_AFTER
+            || conn
+                .answers_ping(self.ctx.config.proxy.connect_timeout())
+                .await
     }
 
     fn drop_conn(&mut self, i: usize) {

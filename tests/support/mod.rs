@@ -39,6 +39,14 @@ pub fn config() -> Config {
     let lab = lab();
     let mut cfg = Config::embedded_default();
     cfg.proxy.listen = "127.0.0.1:0".into();
+    cfg.admin.listen = "127.0.0.1:0".into();
+    cfg.admin.state_file = std::env::temp_dir()
+        .join(format!("{}.state.json", unique("splitrail")))
+        .display()
+        .to_string();
+    // Fast health checks keep the operations tests short.
+    cfg.monitor.interval_ms = 200;
+    cfg.monitor.timeout_ms = 500;
     for node in &mut cfg.nodes {
         node.addr = match node.name.as_str() {
             "m1" => lab.m1.clone(),
@@ -54,7 +62,9 @@ pub fn config() -> Config {
 /// A proxy running in this test process; stopped on drop.
 pub struct Proxy {
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Proxy {
@@ -75,17 +85,31 @@ pub async fn start_proxy(cfg: Config) -> Proxy {
     }
     let server = Server::bind(cfg).await.expect("bind proxy");
     let addr = server.local_addr().unwrap();
+    let admin = server.admin_addr().expect("admin listener");
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
+    let done = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
     Proxy {
         addr,
+        admin,
         stop: Some(stop),
+        done: Some(done),
     }
 }
 
 impl Proxy {
+    /// Stops the proxy and waits until it has let go of its ports and
+    /// background tasks (used before starting another on the same state).
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+    }
+
     pub fn url(&self, db: Option<&str>) -> String {
         url(&self.addr.to_string(), db)
     }
@@ -165,4 +189,50 @@ pub fn server_error_code(err: &mysql_async::Error) -> Option<u16> {
 /// Path of the lab script, for tests that stop and start nodes.
 pub fn lab_script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto-tests/lab")
+}
+
+/// Tests that disturb shared lab state (or measure it) take this lock so
+/// they do not overlap within one test binary.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+pub const ADMIN_TOKEN: &str = "lab-admin-token";
+
+/// An admin HTTP request; returns (status, body).
+pub async fn admin(proxy: &Proxy, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let url = format!("http://{}{}", proxy.admin, path);
+    let method = method.to_string();
+    let token = token.map(String::from);
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
+        let mut response = if method == "POST" {
+            agent.post(&url).header("Authorization", &auth).send_empty()
+        } else {
+            agent.get(&url).header("Authorization", &auth).call()
+        }
+        .expect("admin endpoint reachable");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// `SHOW GLOBAL STATUS` counter, on a connection opened beforehand (a new
+/// connection runs SELECTs of its own while it sets up).
+pub async fn global_status(conn: &mut Conn, name: &str) -> u64 {
+    let row: Option<(String, String)> = conn
+        .query_first(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
+        .await
+        .unwrap();
+    row.map(|(_, v)| v.parse().unwrap_or(0)).unwrap_or(0)
 }

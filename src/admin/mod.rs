@@ -1,0 +1,209 @@
+//! The admin endpoint (HTTP, loopback by default): `/health` for load
+//! balancers and Kubernetes probes, `/metrics` for Prometheus, and — behind
+//! a bearer token — the node table, operator marks, promote and reload.
+//! It changes the topology only through `Topology`'s operator methods.
+
+pub mod metrics;
+pub mod state;
+
+use crate::topology::{Mark, Snapshot};
+use crate::Context;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// One row of `splitrail nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeView {
+    pub name: String,
+    pub addr: String,
+    /// writer, standby or replica.
+    pub role: String,
+    /// up, down or unknown.
+    pub health: String,
+    pub mark: Mark,
+    pub lag_seconds: Option<u64>,
+    pub replication: Option<crate::topology::Replication>,
+    pub read_only: Option<bool>,
+    pub connections: i64,
+    pub qps: f64,
+    pub queries: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+}
+
+pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
+    snap.nodes
+        .iter()
+        .map(|n| {
+            let s = &snap.status[n.id];
+            let m = ctx.metrics.node(n.id);
+            let health = match (s.monitor_up, s.failed_at.is_some()) {
+                (_, true) | (Some(false), _) => "down",
+                (Some(true), false) => "up",
+                (None, false) => "unknown",
+            };
+            NodeView {
+                name: n.name.clone(),
+                addr: n.addr.clone(),
+                role: snap.role_name(n.id).into(),
+                health: health.into(),
+                mark: s.mark,
+                lag_seconds: s.lag_seconds,
+                replication: s.replication,
+                read_only: s.read_only,
+                connections: m.backend_connections.get(),
+                qps: ctx.metrics.qps(n.id),
+                queries: m.queries.get(),
+                errors: m.errors.get(),
+                last_error: s.last_error.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Serves the admin endpoint until `shutdown` completes.
+pub async fn serve(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/nodes", get(nodes))
+        .route("/nodes/{name}/{action}", post(node_action))
+        .route("/reload", post(reload))
+        .with_state(ctx);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "admin endpoint stopped");
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// Checks `Authorization: Bearer <token>`; the refusal to send, if any.
+fn denied(ctx: &Context, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = ctx.config.admin.effective_token() else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "no admin token is configured ([admin] token or SPLITRAIL_ADMIN_TOKEN)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
+        _ => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 200 while statements can be served: a writer exists, or at least one
+/// replica is usable (reduced-functionality mode still serves reads).
+async fn health(State(ctx): State<Arc<Context>>) -> Response {
+    let snap = ctx.topology.load();
+    let writer = snap.writer().map(|w| snap.node(w).name.clone());
+    let healthy_replicas = snap
+        .nodes
+        .iter()
+        .filter(|n| n.role == crate::config::Role::Replica && snap.is_healthy(n.id))
+        .count();
+    let body = serde_json::json!({
+        "writer": writer,
+        "healthy_replicas": healthy_replicas,
+        "mode": if writer.is_some() { "read-write" } else { "read-only" },
+    });
+    let status = if writer.is_some() || healthy_replicas > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(ctx): State<Arc<Context>>) -> Response {
+    for id in 0..ctx.topology.load().nodes.len() {
+        ctx.metrics
+            .node(id)
+            .idle_connections
+            .set(ctx.pools.idle_count(id) as i64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ctx.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn nodes(State(ctx): State<Arc<Context>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = denied(&ctx, &headers) {
+        return refusal;
+    }
+    let snap = ctx.topology.load();
+    Json(node_views(&ctx, &snap)).into_response()
+}
+
+async fn node_action(
+    State(ctx): State<Arc<Context>>,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    if let Some(refusal) = denied(&ctx, &headers) {
+        return refusal;
+    }
+    let result = match action.as_str() {
+        "down" => ctx.topology.set_mark(&name, Mark::Down),
+        "drain" => ctx.topology.set_mark(&name, Mark::Drain),
+        "up" => ctx.topology.set_mark(&name, Mark::None),
+        "promote" => ctx.topology.promote(&name),
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("unknown action {other:?}: use down, drain, up or promote"),
+            )
+        }
+    };
+    match result {
+        Ok(id) => {
+            let snap = ctx.topology.load();
+            ctx.state_file.save(&state::SavedState::of(&snap));
+            tracing::warn!(node = %name, action, "operator action applied");
+            let view = node_views(&ctx, &snap).swap_remove(id);
+            Json(view).into_response()
+        }
+        Err(e @ crate::topology::TopologyError::UnknownNode(_)) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+async fn reload(State(ctx): State<Arc<Context>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = denied(&ctx, &headers) {
+        return refusal;
+    }
+    match ctx.reload() {
+        Ok(summary) => Json(serde_json::json!({ "reloaded": summary })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
