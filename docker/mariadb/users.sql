@@ -1,0 +1,26 @@
+-- Accounts of every MariaDB lab node: the script lab (proto-tests/lab up)
+-- and the compose lab (docker-compose.mariadb.yml) both run this file, once
+-- per node. docker/validate checks that the grants below are exactly what
+-- the nodes of the script lab end up with.
+--
+-- Not binlogged (sql_log_bin=0): every node gets its own copy and nothing
+-- about accounts travels through replication.
+SET sql_log_bin=0;
+
+-- The application account (the [[users]] entry of splitrail): ordinary application
+-- privileges, deliberately no SUPER / READ_ONLY ADMIN, so a write misrouted
+-- to r1/r2 fails with error 1290 (read-only) instead of succeeding there.
+CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER,
+      CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW,
+      SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER,
+      REFERENCES, PROCESS
+    ON *.* TO 'app'@'%';
+
+-- For health and lag checks (SHOW SLAVE STATUS needs SLAVE MONITOR).
+CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
+GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS ON *.* TO 'monitor'@'%';
+
+-- What replicas (and the other master) log in as.
+CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
