@@ -25,6 +25,8 @@ pub struct Config {
     #[serde(default)]
     pub monitor: MonitorConfig,
     #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
@@ -208,6 +210,42 @@ pub struct UserConfig {
     pub name: String,
     /// Used both to check the client's password and to log in to backends.
     pub password: String,
+    /// Overrides `routing.consistency` for this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
+}
+
+/// What a session's reads see after its own writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Reads go to replicas at once; they may not show the session's own
+    /// latest writes yet.
+    None,
+    /// Reads go to the writer for `routing.window_ms` after a write.
+    Window,
+    /// After a write, splitrail learns its GTID; a replica serves the
+    /// session's next read only once it has applied that GTID (waiting up
+    /// to `routing.causal_timeout_ms`), otherwise the writer does.
+    Causal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    pub consistency: Consistency,
+    pub window_ms: u64,
+    pub causal_timeout_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            consistency: Consistency::Causal,
+            window_ms: 1000,
+            causal_timeout_ms: 200,
+        }
+    }
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -216,6 +254,7 @@ impl std::fmt::Debug for UserConfig {
         f.debug_struct("UserConfig")
             .field("name", &self.name)
             .field("password", &"<redacted>")
+            .field("consistency", &self.consistency)
             .finish()
     }
 }

@@ -136,6 +136,9 @@ pub struct BackendConn {
     open_gauge: Option<prometheus::IntGauge>,
     /// When the last response on it completed.
     last_used: std::time::Instant,
+    /// The session's write position this (replica) connection was seen to
+    /// have applied; see `session::consistency`.
+    pub caught_up_to: Option<String>,
 }
 
 impl Drop for BackendConn {
@@ -294,6 +297,7 @@ impl BackendConn {
             prepared: HashMap::new(),
             open_gauge: None,
             last_used: std::time::Instant::now(),
+            caught_up_to: None,
         };
         Ok((conn, greeting_info))
     }
@@ -380,6 +384,7 @@ impl BackendConn {
         self.applied_sets = 0;
         self.multi_option = None;
         self.prepared.clear();
+        self.caught_up_to = None;
         Ok(())
     }
 
@@ -406,6 +411,57 @@ impl BackendConn {
             Ok(ok) => Ok(ok),
             Err(err) => Err(CommandError::Server(err)),
         }
+    }
+
+    /// Runs a query on splitrail's own behalf and returns the first column
+    /// of its first row, as text (`None` for SQL NULL or no row).
+    pub async fn query_scalar(&mut self, sql: &str) -> Result<Option<String>, CommandError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.stream.send(0, &payload).await?;
+        let eof_after_columns = !self.deprecate_eof();
+        let first = self.next_reply().await?;
+        if let Some(err) = packets::parse_err(&first.payload) {
+            return Err(CommandError::Server(err));
+        }
+        let mut pos = 0;
+        let columns =
+            packets::read_lenenc(&first.payload, &mut pos).ok_or(CommandError::Unexpected)?;
+        if columns == 0 {
+            return Ok(None); // an OK: no result set
+        }
+        for _ in 0..columns + u64::from(eof_after_columns) {
+            self.next_reply().await?;
+        }
+        let mut value = None;
+        let mut first_row = true;
+        loop {
+            let row = self.next_reply().await?;
+            if packets::is_end_of_rows(&row.payload, !eof_after_columns) {
+                return Ok(value);
+            }
+            if let Some(err) = packets::parse_err(&row.payload) {
+                return Err(CommandError::Server(err));
+            }
+            if std::mem::take(&mut first_row) && row.payload.first() != Some(&0xfb) {
+                let mut pos = 0;
+                let len = packets::read_lenenc(&row.payload, &mut pos)
+                    .ok_or(CommandError::Unexpected)? as usize;
+                let bytes = row
+                    .payload
+                    .get(pos..pos + len)
+                    .ok_or(CommandError::Unexpected)?;
+                value = Some(String::from_utf8_lossy(bytes).into_owned());
+            }
+        }
+    }
+
+    async fn next_reply(&mut self) -> Result<crate::protocol::Packet, CommandError> {
+        self.stream
+            .read_packet()
+            .await?
+            .ok_or_else(|| CommandError::Io(io::ErrorKind::UnexpectedEof.into()))
     }
 
     /// Runs one statement on splitrail's own behalf, discarding any rows.

@@ -72,6 +72,10 @@ pub async fn serve_client(
             login.user.password.clone(),
             login.caps,
             login.scramble,
+            login
+                .user
+                .consistency
+                .unwrap_or(ctx.config.routing.consistency),
         );
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {

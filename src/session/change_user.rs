@@ -62,6 +62,10 @@ impl Session {
             collation.unwrap_or(self.key.collation),
         );
         self.password = user.password.clone();
+        self.rw = super::consistency::ReadYourWrites::new(
+            user.consistency
+                .unwrap_or(self.ctx.config.routing.consistency),
+        );
         if let Some(db) = db {
             if let Err(e) = self.select_initial_db(db).await {
                 self.report_error(seq, e).await?;

@@ -25,6 +25,7 @@ use std::io;
 use std::sync::Arc;
 
 mod change_user;
+mod consistency;
 mod prepared;
 
 /// Session state recorded on the writer and replayed, lazily and once, on
@@ -100,6 +101,8 @@ pub struct Session {
     last_node: Option<NodeId>,
     /// Prepared statements (binary protocol).
     stmts: Statements,
+    /// Read-your-writes state.
+    rw: consistency::ReadYourWrites,
 }
 
 impl Session {
@@ -110,6 +113,7 @@ impl Session {
         password: String,
         client_caps: CapabilityFlags,
         scramble: [u8; 20],
+        policy: crate::config::Consistency,
     ) -> Session {
         Session {
             ctx,
@@ -124,6 +128,7 @@ impl Session {
             session_writer: None,
             last_node: None,
             stmts: Statements::default(),
+            rw: consistency::ReadYourWrites::new(policy),
         }
     }
 
@@ -277,11 +282,23 @@ impl Session {
                     self.note_writer_applied_sets();
                 }
             }
-            _ => {
-                self.run(route, &payload, ResponseKind::Query).await?;
+            kind => {
+                let outcome = self.run(route, &payload, ResponseKind::Query).await?;
+                if kind == StatementKind::Write {
+                    self.after_statement(&outcome).await;
+                }
             }
         }
         Ok(())
+    }
+
+    /// After a statement that may have written: once it is committed (no
+    /// transaction left open) on the writer, read-your-writes takes note.
+    async fn after_statement(&mut self, outcome: &Outcome) {
+        let on_writer = self.last_node.is_some() && self.last_node == self.session_writer;
+        if on_writer && outcome.error.is_none() && !self.flags.in_transaction {
+            self.note_write().await;
+        }
     }
 
     async fn init_db(&mut self, payload: Bytes) -> Result<(), SessionError> {
@@ -448,8 +465,12 @@ impl Session {
                 b.types_bound = true;
             }
         }
-        self.send_and_relay(i, &request, ResponseKind::Query)
+        let outcome = self
+            .send_and_relay(i, &request, ResponseKind::Query)
             .await?;
+        if class.kind != StatementKind::Read {
+            self.after_statement(&outcome).await;
+        }
         if let Some(stmt) = self.stmts.get_mut(id) {
             stmt.cursor_node = layout.opens_cursor().then_some(node);
         }
@@ -575,6 +596,9 @@ impl Session {
         match route {
             Route::Writer => self.writer_conn().await,
             Route::Replica => {
+                if !self.replicas_allowed() {
+                    return self.writer_conn().await;
+                }
                 let mut tried = Vec::new();
                 loop {
                     let pick = {
@@ -588,6 +612,9 @@ impl Session {
                     };
                     tried.push(node);
                     if let Ok(i) = self.conn_for(node).await {
+                        if !self.caught_up(i).await {
+                            return self.writer_conn().await;
+                        }
                         return Ok(i);
                     }
                 }
@@ -640,6 +667,9 @@ impl Session {
         payload: &[u8],
         kind: ResponseKind,
     ) -> Result<Outcome, SessionError> {
+        if !self.replicas_allowed() {
+            return self.run_on_writer(payload, kind).await;
+        }
         let mut tried: Vec<NodeId> = Vec::new();
         loop {
             let pick = {
@@ -656,6 +686,9 @@ impl Session {
             let Ok(i) = self.conn_for(node).await else {
                 continue;
             };
+            if !self.caught_up(i).await {
+                return self.run_on_writer(payload, kind).await;
+            }
             match self.send_and_relay(i, payload, kind).await {
                 // A read that failed before the client saw anything is
                 // safe to run elsewhere.
