@@ -18,6 +18,22 @@ pub enum StatementKind {
     SessionSet { replayable: bool },
     /// Reads the diagnostics of the previous statement.
     PreviousBackend,
+    /// `START TRANSACTION READ ONLY`: the whole transaction may run on one
+    /// replica.
+    BeginReadOnly,
+}
+
+/// Writer-only state a statement creates or releases. Most of it stays
+/// until the session is reset (temporary tables, user variables, SQL-level
+/// prepared statements, …: `Sticky`); table locks and named locks have a
+/// statement that releases them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    Sticky,
+    /// LOCK TABLES, FLUSH TABLES … WITH READ LOCK; released by UNLOCK TABLES.
+    TableLocks,
+    /// GET_LOCK(); released by RELEASE_ALL_LOCKS().
+    NamedLocks,
 }
 
 /// A routing hint from a leading `/* splitrail:… */` comment.
@@ -35,14 +51,26 @@ pub struct Classification {
     /// connection has (LOCK TABLES, GET_LOCK, temporary tables, user
     /// variables assigned from data, SQL-level PREPARE, SQL_CALC_FOUND_ROWS).
     pub pins_writer: bool,
+    /// What kind of state it pins (meaningful when `pins_writer`).
+    pub pin: Pin,
+    /// State this statement releases when it succeeds.
+    pub releases: Option<Pin>,
     pub hint: Option<Hint>,
 }
 
 impl Classification {
+    /// A plain read (for commands that are reads by nature, such as
+    /// COM_FIELD_LIST).
+    pub fn read() -> Self {
+        Self::new(StatementKind::Read)
+    }
+
     fn new(kind: StatementKind) -> Self {
         Classification {
             kind,
             pins_writer: false,
+            pin: Pin::Sticky,
+            releases: None,
             hint: None,
         }
     }
@@ -90,10 +118,19 @@ pub fn classify(sql: &[u8]) -> Classification {
             single(&mut lx, Classification::new(StatementKind::Use))
         }
         Some(Tok::Word(w)) if is(w, "SET") => set_statement(&mut lx),
-        Some(Tok::Word(w)) => Classification {
-            pins_writer: pins_on_write(w, &mut lx),
+        Some(Tok::Word(w)) if is(w, "START") || is(w, "BEGIN") => transaction_start(w, &mut lx),
+        Some(Tok::Word(w)) if is(w, "UNLOCK") => Classification {
+            releases: Some(Pin::TableLocks),
             ..Classification::new(StatementKind::Write)
         },
+        Some(Tok::Word(w)) => {
+            let pin = pins_on_write(w, &mut lx);
+            Classification {
+                pins_writer: pin.is_some(),
+                pin: pin.unwrap_or(Pin::Sticky),
+                ..Classification::new(StatementKind::Write)
+            }
+        }
         _ => Classification::new(StatementKind::Write),
     };
     // Several statements in one packet run in order on one connection:
@@ -104,6 +141,8 @@ pub fn classify(sql: &[u8]) -> Classification {
     if lx.multi_statement {
         c.kind = StatementKind::Write;
         c.pins_writer = true;
+        c.pin = Pin::Sticky;
+        c.releases = None;
     }
     c.hint = hint;
     c
@@ -129,19 +168,22 @@ fn single(lx: &mut Lexer<'_>, c: Classification) -> Classification {
 }
 
 /// Writes that leave state only the writer connection has.
-fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> bool {
+fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> Option<Pin> {
+    if is(verb, "LOCK") {
+        return Some(Pin::TableLocks);
+    }
     // CALL: a procedure can set user variables (OUT parameters), create
     // temporary tables or take locks on the writer connection.
-    if is(verb, "LOCK") || is(verb, "PREPARE") || is(verb, "EXECUTE") || is(verb, "CALL") {
-        return true;
+    if is(verb, "PREPARE") || is(verb, "EXECUTE") || is(verb, "CALL") {
+        return Some(Pin::Sticky);
     }
     if is(verb, "CREATE") {
         // CREATE [OR REPLACE] TEMPORARY TABLE
         for _ in 0..3 {
             match lx.next_token() {
-                Some(Tok::Word(w)) if is(w, "TEMPORARY") => return true,
+                Some(Tok::Word(w)) if is(w, "TEMPORARY") => return Some(Pin::Sticky),
                 Some(Tok::Word(w)) if is(w, "OR") || is(w, "REPLACE") => continue,
-                _ => return false,
+                _ => return None,
             }
         }
     }
@@ -151,15 +193,37 @@ fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> bool {
     let flush = is(verb, "FLUSH");
     while let Some(tok) = lx.next_token() {
         match (prev, tok) {
-            (Some(Tok::Word(w)), Tok::LParen) if is(w, "GET_LOCK") => return true,
-            (_, Tok::Assign) => return true,
+            (Some(Tok::Word(w)), Tok::LParen) if is(w, "GET_LOCK") => return Some(Pin::NamedLocks),
+            (_, Tok::Assign) => return Some(Pin::Sticky),
             // FLUSH TABLES … WITH READ LOCK / FOR EXPORT hold a lock.
-            (_, Tok::Word(w)) if flush && (is(w, "LOCK") || is(w, "EXPORT")) => return true,
+            (_, Tok::Word(w)) if flush && (is(w, "LOCK") || is(w, "EXPORT")) => {
+                return Some(Pin::TableLocks)
+            }
             _ => {}
         }
         prev = Some(tok);
     }
-    false
+    None
+}
+
+/// BEGIN / START TRANSACTION: a transaction declared READ ONLY (and not a
+/// compound `BEGIN NOT ATOMIC` block or `START SLAVE`) may run on a replica.
+fn transaction_start(verb: &[u8], lx: &mut Lexer<'_>) -> Classification {
+    let mut c = Classification::new(StatementKind::Write);
+    if is(verb, "START") && !is_word(lx.next_token(), "TRANSACTION") {
+        return c;
+    }
+    // START TRANSACTION [WITH CONSISTENT SNAPSHOT] [, READ ONLY | READ WRITE]
+    let mut prev = None;
+    while let Some(tok) = lx.next_token() {
+        if let (Some(Tok::Word(p)), Tok::Word(w)) = (prev, tok) {
+            if is(p, "READ") && is(w, "ONLY") {
+                c.kind = StatementKind::BeginReadOnly;
+            }
+        }
+        prev = Some(tok);
+    }
+    c
 }
 
 /// Scans a SELECT (or the body of WITH/EXPLAIN) for anything that makes it
@@ -170,6 +234,8 @@ struct ReadScan<'a> {
     before_prev: Option<Tok<'a>>,
     unsafe_for_replica: bool,
     pins: bool,
+    pin: Option<Pin>,
+    releases: Option<Pin>,
     previous_backend: bool,
     /// INSERT or REPLACE was the last word: a write verb unless `(` follows
     /// (then it is the string function).
@@ -201,6 +267,8 @@ impl<'a> ReadScan<'a> {
         };
         Classification {
             pins_writer: self.pins,
+            pin: self.pin.unwrap_or(Pin::Sticky),
+            releases: self.releases,
             ..Classification::new(kind)
         }
     }
@@ -217,6 +285,10 @@ impl<'a> ReadScan<'a> {
                     self.unsafe_for_replica = true;
                     if is(w, "GET_LOCK") {
                         self.pins = true;
+                        self.pin = Some(Pin::NamedLocks);
+                    }
+                    if is(w, "RELEASE_ALL_LOCKS") {
+                        self.releases = Some(Pin::NamedLocks);
                     }
                 }
             }

@@ -12,7 +12,7 @@ mod classify;
 mod functions;
 pub mod lexer;
 
-pub use classify::{classify, use_database, Classification, Hint, StatementKind};
+pub use classify::{classify, use_database, Classification, Hint, Pin, StatementKind};
 
 /// The facts about a session that routing depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub fn route(c: &Classification, flags: SessionFlags) -> Route {
         (Some(Hint::Writer), true) => Route::Writer,
         (Some(Hint::Replica), true) => Route::Replica,
         (Some(Hint::Node(name)), true) => Route::Node(name.clone()),
-        _ if c.kind == StatementKind::Read => Route::Replica,
+        _ if matches!(c.kind, StatementKind::Read | StatementKind::BeginReadOnly) => Route::Replica,
         _ => Route::Writer,
     }
 }
@@ -126,6 +126,41 @@ mod tests {
         assert_eq!(
             routed("/* splitrail:replica */ SET @a = 1", free),
             Route::Writer
+        );
+    }
+
+    #[test]
+    fn read_only_transactions_may_start_on_a_replica() {
+        let free = SessionFlags::default();
+        assert_eq!(routed("START TRANSACTION READ ONLY", free), Route::Replica);
+        assert_eq!(
+            routed(
+                "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+                free
+            ),
+            Route::Replica
+        );
+        assert_eq!(routed("START TRANSACTION READ WRITE", free), Route::Writer);
+        assert_eq!(routed("START TRANSACTION", free), Route::Writer);
+        let in_tx = SessionFlags {
+            in_transaction: true,
+            ..Default::default()
+        };
+        assert_eq!(routed("START TRANSACTION READ ONLY", in_tx), Route::Writer);
+    }
+
+    #[test]
+    fn unlock_and_release_all_locks_release_their_pins() {
+        assert_eq!(classify(b"LOCK TABLES t READ").pin, Pin::TableLocks);
+        assert_eq!(classify(b"UNLOCK TABLES").releases, Some(Pin::TableLocks));
+        assert_eq!(classify(b"SELECT GET_LOCK('a', 1)").pin, Pin::NamedLocks);
+        assert_eq!(
+            classify(b"SELECT RELEASE_ALL_LOCKS()").releases,
+            Some(Pin::NamedLocks)
+        );
+        assert_eq!(
+            classify(b"CREATE TEMPORARY TABLE t (a INT)").pin,
+            Pin::Sticky
         );
     }
 

@@ -10,7 +10,6 @@ use crate::backend::PoolKey;
 use crate::frontend::auth;
 use crate::frontend::handshake::{switch_to_native, HandshakeError};
 use crate::protocol::MySqlError;
-use crate::router::SessionFlags;
 use mysql_common::constants::CapabilityFlags;
 
 impl Session {
@@ -54,7 +53,7 @@ impl Session {
         self.session_writer = None;
         self.last_node = None;
         self.state = SessionState::default();
-        self.flags = SessionFlags::default();
+        self.forget_writer_state();
         self.stmts = Statements::default();
         self.key = PoolKey::new(
             user.name.as_str().into(),

@@ -17,6 +17,12 @@ pub struct ReadYourWrites {
     /// The GTID (MariaDB) or GTID set (MySQL) a replica must have applied
     /// before it may serve this session.
     pending: Option<String>,
+    /// A write happened since `pending` was read from the writer. The
+    /// position is fetched lazily, right before the next replica read: a
+    /// session that never reads after writing pays nothing, and splitrail's
+    /// own SELECT never runs between a client's statement and the
+    /// FOUND_ROWS()/ROW_COUNT() that asks about it.
+    position_stale: bool,
 }
 
 impl ReadYourWrites {
@@ -25,6 +31,7 @@ impl ReadYourWrites {
             policy,
             last_write: None,
             pending: None,
+            position_stale: false,
         }
     }
 }
@@ -73,20 +80,26 @@ impl Session {
         match self.rw.policy {
             Consistency::None => {}
             Consistency::Window => self.rw.last_write = Some(Instant::now()),
-            Consistency::Causal => {
-                let Some(i) = self.writer_index() else {
-                    return;
-                };
-                let query = self.flavor().position_query();
-                match self.backends[i].query_scalar(query).await {
-                    Ok(Some(position)) if !position.is_empty() => self.rw.pending = Some(position),
-                    Ok(_) => {}
-                    Err(e) => {
-                        // Position unknown: play safe for a window instead.
-                        tracing::warn!(error = %e, "could not read the write's GTID");
-                        self.rw.last_write = Some(Instant::now());
-                    }
-                }
+            Consistency::Causal => self.rw.position_stale = true,
+        }
+    }
+
+    /// Reads the session's last write position from its writer connection.
+    /// False when it cannot (then the read goes to the writer).
+    async fn refresh_position(&mut self) -> bool {
+        let Some(i) = self.writer_index() else {
+            return false;
+        };
+        let query = self.flavor().position_query();
+        match self.backends[i].query_scalar(query).await {
+            Ok(position) => {
+                self.rw.pending = position.filter(|p| !p.is_empty());
+                self.rw.position_stale = false;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the session's GTID position");
+                false
             }
         }
     }
@@ -101,6 +114,9 @@ impl Session {
     /// session's last write. False when it did not within the timeout (the
     /// read then goes to the writer).
     pub(super) async fn caught_up(&mut self, i: usize) -> bool {
+        if self.rw.position_stale && !self.refresh_position().await {
+            return false;
+        }
         let Some(position) = self.rw.pending.clone() else {
             return true;
         };

@@ -103,6 +103,24 @@ pub struct Session {
     stmts: Statements,
     /// Read-your-writes state.
     rw: consistency::ReadYourWrites,
+    /// Why the session is pinned to the writer (`flags.pinned` = any).
+    pins: Pins,
+    /// A READ ONLY transaction open on this replica.
+    replica_tx: Option<NodeId>,
+}
+
+/// Writer-only state held by a session.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pins {
+    sticky: bool,
+    table_locks: bool,
+    named_locks: bool,
+}
+
+impl Pins {
+    fn any(self) -> bool {
+        self.sticky || self.table_locks || self.named_locks
+    }
 }
 
 impl Session {
@@ -123,6 +141,8 @@ impl Session {
             client_caps,
             scramble,
             flags: SessionFlags::default(),
+            pins: Pins::default(),
+            replica_tx: None,
             state: SessionState::default(),
             backends: Vec::new(),
             session_writer: None,
@@ -155,14 +175,7 @@ impl Session {
             command::INIT_DB => self.init_db(payload).await,
             command::PING => self.reply_ok(reply_seq).await,
             command::FIELD_LIST => {
-                let route = router::route(
-                    &router::Classification {
-                        kind: StatementKind::Read,
-                        pins_writer: false,
-                        hint: None,
-                    },
-                    self.flags,
-                );
+                let route = router::route(&router::Classification::read(), self.flags);
                 self.run(route, &payload, ResponseKind::FieldList)
                     .await
                     .map(drop)
@@ -257,9 +270,8 @@ impl Session {
         let class = router::classify(sql);
         let route = router::route(&class, self.flags);
         tracing::trace!(?class, ?route, "routing");
-        if class.pins_writer && !self.flags.pinned {
-            tracing::debug!("session pinned to the writer");
-            self.flags.pinned = true;
+        if class.pins_writer {
+            self.pin(class.pin);
         }
         match class.kind {
             StatementKind::Use => {
@@ -284,12 +296,68 @@ impl Session {
             }
             kind => {
                 let outcome = self.run(route, &payload, ResponseKind::Query).await?;
+                if outcome.error.is_none() {
+                    if let Some(released) = class.releases {
+                        self.unpin(released);
+                    }
+                }
                 if kind == StatementKind::Write {
                     self.after_statement(&outcome).await;
+                }
+                if kind == StatementKind::BeginReadOnly {
+                    self.maybe_start_replica_transaction(&outcome);
                 }
             }
         }
         Ok(())
+    }
+
+    /// A `START TRANSACTION READ ONLY` that ran on a replica: the rest of the
+    /// transaction stays on that replica connection.
+    fn maybe_start_replica_transaction(&mut self, outcome: &Outcome) {
+        let Some(node) = self.last_node else {
+            return;
+        };
+        let on_replica = self.ctx.topology.load().node(node).role == crate::config::Role::Replica;
+        let open = outcome.status_seen
+            && outcome
+                .last
+                .status_flags()
+                .contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+        if on_replica && open {
+            self.replica_tx = Some(node);
+            self.flags.in_transaction = true;
+        }
+    }
+
+    /// Records writer-only state (see `router::Pin`).
+    fn pin(&mut self, pin: router::Pin) {
+        match pin {
+            router::Pin::Sticky => self.pins.sticky = true,
+            router::Pin::TableLocks => self.pins.table_locks = true,
+            router::Pin::NamedLocks => self.pins.named_locks = true,
+        }
+        if !self.flags.pinned {
+            tracing::debug!(?pin, "session pinned to the writer");
+        }
+        self.flags.pinned = true;
+    }
+
+    fn unpin(&mut self, pin: router::Pin) {
+        match pin {
+            router::Pin::Sticky => {}
+            router::Pin::TableLocks => self.pins.table_locks = false,
+            router::Pin::NamedLocks => self.pins.named_locks = false,
+        }
+        self.flags.pinned = self.pins.any();
+    }
+
+    /// The writer connection and everything on it are gone (reset, change
+    /// of user, a lost connection): so are the transaction and the pins.
+    fn forget_writer_state(&mut self) {
+        self.flags = SessionFlags::default();
+        self.pins = Pins::default();
+        self.replica_tx = None;
     }
 
     /// After a statement that may have written: once it is committed (no
@@ -350,7 +418,7 @@ impl Session {
             db,
             ..SessionState::default()
         };
-        self.flags = SessionFlags::default();
+        self.forget_writer_state();
         self.stmts.clear();
         self.reply_ok(seq).await
     }
@@ -432,13 +500,15 @@ impl Session {
             stmt.class.clone(),
             stmt.param_types.clone(),
         );
-        if class.pins_writer
-            || matches!(
-                class.kind,
-                StatementKind::Use | StatementKind::SessionSet { .. }
-            )
-        {
-            self.flags.pinned = true;
+        if class.pins_writer {
+            self.pin(class.pin);
+        } else if matches!(
+            class.kind,
+            StatementKind::Use | StatementKind::SessionSet { .. }
+        ) {
+            // Session state changed by a parameterised statement cannot be
+            // recorded and replayed.
+            self.pin(router::Pin::Sticky);
         }
         let route = self.prepared_route(&class);
         let i = self.conn_for_route(&route).await?;
@@ -549,6 +619,22 @@ impl Session {
         self.reply_ok(seq).await
     }
 
+    /// The connection of an open READ ONLY transaction on a replica, which
+    /// takes every statement until the transaction ends.
+    fn replica_tx_conn(&mut self) -> Result<Option<usize>, SessionError> {
+        let Some(node) = self.replica_tx else {
+            return Ok(None);
+        };
+        match self.held(node) {
+            Some(i) if !self.backends[i].is_broken() => Ok(Some(i)),
+            _ => {
+                let name = self.ctx.topology.load().node(node).name.clone();
+                self.forget_writer_state();
+                Err(SessionError::Report(MySqlError::transaction_lost(&name)))
+            }
+        }
+    }
+
     fn held(&self, node: NodeId) -> Option<usize> {
         self.backends.iter().position(|c| c.node == node)
     }
@@ -581,6 +667,9 @@ impl Session {
         payload: &[u8],
         kind: ResponseKind,
     ) -> Result<Outcome, SessionError> {
+        if let Some(i) = self.replica_tx_conn()? {
+            return self.send_and_relay(i, payload, kind).await;
+        }
         match route {
             Route::Writer => self.run_on_writer(payload, kind).await,
             Route::Replica => self.run_on_replica(payload, kind).await,
@@ -593,6 +682,9 @@ impl Session {
 
     /// A synchronised connection for `route`, without running anything.
     async fn conn_for_route(&mut self, route: &Route) -> Result<usize, SessionError> {
+        if let Some(i) = self.replica_tx_conn()? {
+            return Ok(i);
+        }
         match route {
             Route::Writer => self.writer_conn().await,
             Route::Replica => {
@@ -652,7 +744,7 @@ impl Session {
                     retryable: true, ..
                 }) if attempt == 0 && !self.flags.in_transaction => continue,
                 Err(SessionError::BackendLost { node, .. }) if self.flags.in_transaction => {
-                    self.flags = SessionFlags::default();
+                    self.forget_writer_state();
                     let name = self.ctx.topology.load().node(node).name.clone();
                     return Err(SessionError::Report(MySqlError::transaction_lost(&name)));
                 }
@@ -711,7 +803,7 @@ impl Session {
                 self.backends.swap_remove(i);
                 self.session_writer = None;
                 if stuck {
-                    self.flags = SessionFlags::default();
+                    self.forget_writer_state();
                     let name = self.ctx.topology.load().node(node).name.clone();
                     return Err(SessionError::Report(MySqlError::transaction_lost(&name)));
                 }
@@ -736,7 +828,7 @@ impl Session {
                 self.session_writer = None;
                 if stuck {
                     drop(conn);
-                    self.flags = SessionFlags::default();
+                    self.forget_writer_state();
                     return Err(SessionError::Report(MySqlError::writer_moved(
                         &old_writer,
                         new_writer.as_deref(),
@@ -873,7 +965,13 @@ impl Session {
             Ok(outcome) => {
                 self.backends[i].mark_used();
                 self.last_node = Some(node);
-                if Some(node) == self.session_writer && outcome.status_seen {
+                if Some(node) == self.replica_tx && outcome.status_seen {
+                    let status = outcome.last.status_flags();
+                    if !status.contains(StatusFlags::SERVER_STATUS_IN_TRANS) {
+                        self.replica_tx = None;
+                        self.flags.in_transaction = false;
+                    }
+                } else if Some(node) == self.session_writer && outcome.status_seen {
                     let status = outcome.last.status_flags();
                     self.flags.in_transaction =
                         status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
