@@ -342,7 +342,8 @@ const CASES: &[(&str, Expect)] = &[
     ("START TRANSACTION", Writer),
     // DESIGN §3.1 lets a READ ONLY transaction run whole on one replica, but
     // that is the session's decision; the statement alone is not a read.
-    ("START TRANSACTION READ ONLY", Writer),
+    // A READ ONLY transaction runs whole on one replica (DESIGN §3 rule 1).
+    ("START TRANSACTION READ ONLY", Replica),
     ("START TRANSACTION WITH CONSISTENT SNAPSHOT", Writer),
     ("COMMIT", Writer),
     ("ROLLBACK", Writer),
