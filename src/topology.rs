@@ -142,7 +142,10 @@ impl Snapshot {
         };
         let lag_ok = match (s.replication, s.lag_seconds) {
             (Some(Replication::Stopped), _) => false,
-            (Some(Replication::Reconnecting), _) => self.writer.is_none(),
+            // Reduced-functionality mode: with no writer, a replica that
+            // still applies what it received is the freshest data there is.
+            _ if self.writer.is_none() => true,
+            (Some(Replication::Reconnecting), _) => false,
             (Some(Replication::Running), None) => false,
             (_, Some(lag)) => lag <= self.max_replica_lag,
             (None, None) => true,
