@@ -106,6 +106,9 @@ impl Session {
 
     /// False while the session's reads must stay on the writer (window).
     pub(super) fn replicas_allowed(&self) -> bool {
+        if self.ctx.topology.load().writer().is_none() {
+            return true;
+        }
         let window = Duration::from_millis(self.ctx.config.routing.window_ms);
         self.rw.last_write.is_none_or(|at| at.elapsed() >= window)
     }
@@ -114,6 +117,11 @@ impl Session {
     /// session's last write. False when it did not within the timeout (the
     /// read then goes to the writer).
     pub(super) async fn caught_up(&mut self, i: usize) -> bool {
+        // Reduced-functionality mode: with no writer, the replicas are the
+        // only data there is; reads are served rather than refused.
+        if self.ctx.topology.load().writer().is_none() {
+            return true;
+        }
         if self.rw.position_stale && !self.refresh_position().await {
             return false;
         }
