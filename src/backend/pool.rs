@@ -100,6 +100,11 @@ impl Pools {
     /// reset in the background and kept if the pool has room.
     pub fn checkin(self: &Arc<Self>, mut conn: BackendConn) {
         let pools = Arc::clone(self);
+        // Unread bytes mean the connection is mid-response (or the server
+        // hung up): it can never be reused.
+        if conn.is_broken() {
+            return;
+        }
         tokio::spawn(async move {
             if conn.reset().await.is_err() {
                 return;

@@ -949,13 +949,27 @@ impl Session {
                 source,
             });
         }
-        let result = relay::relay_response(
+        let relay = relay::relay_response(
             self.backends[i].stream(),
             Sink::Client(&mut self.client),
             kind,
             deprecate_eof,
-        )
-        .await;
+        );
+        // A backend that stops answering (frozen, or cut off without a
+        // reset) would hold this statement forever. Once the monitor declares
+        // the node down, give up: the outcome is unknown, so the client
+        // connection is closed, which its library reports as "lost connection
+        // during query" (2013), and nothing is replayed.
+        let result = tokio::select! {
+            result = relay => result,
+            () = declared_down(Arc::clone(&self.ctx), node) => {
+                self.drop_conn(i);
+                return Err(SessionError::ClientGone(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "backend declared down while a statement was running",
+                )));
+            }
+        };
         self.ctx.metrics.statement(
             node,
             started.elapsed(),
@@ -990,7 +1004,11 @@ impl Session {
     async fn relay_failed(&mut self, i: usize, err: RelayError) -> Result<Outcome, SessionError> {
         let node = self.backends[i].node;
         let (source, forwarded, next_seq) = match err {
-            RelayError::Client(e) => return Err(SessionError::ClientGone(e)),
+            RelayError::Client(e) => {
+                // The backend may still be sending: never reuse it.
+                self.drop_conn(i);
+                return Err(SessionError::ClientGone(e));
+            }
             RelayError::Backend {
                 source,
                 forwarded,
@@ -1043,6 +1061,18 @@ impl Session {
     pub fn close(mut self) {
         for conn in self.backends.drain(..) {
             self.ctx.pools.checkin(conn);
+        }
+    }
+}
+
+/// Completes once the monitor has declared `node` down.
+async fn declared_down(ctx: Arc<Context>, node: NodeId) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if ctx.topology.load().status[node].monitor_up == Some(false) {
+            return;
         }
     }
 }
