@@ -95,6 +95,8 @@ pub enum TopologyError {
     NotAMaster(String),
     #[error("{0} is marked down; mark it up first")]
     MarkedDown(String),
+    #[error("{0} cannot take writes now (down, or read_only=ON)")]
+    NotWritable(String),
 }
 
 impl Snapshot {
@@ -378,6 +380,10 @@ impl Topology {
         }
         if snap.status[id].mark == Mark::Down {
             return Err(TopologyError::MarkedDown(name.into()));
+        }
+        let s = &snap.status[id];
+        if s.monitor_up == Some(false) || s.read_only == Some(true) {
+            return Err(TopologyError::NotWritable(name.into()));
         }
         drop(snap);
         self.update(|snap| snap.writer = Some(id));

@@ -346,6 +346,11 @@ async fn both_masters_down_reads_still_work_writes_fail_fast_and_recover_on_the_
         Err(e) => panic!("read failed with both masters down: {e}; nodes: {nodes}"),
     };
     assert!([3, 4].contains(&id), "reads keep working on replicas");
+    // New clients get in too, with a default database and connect-time SETs.
+    let mut newcomer = proxy.conn().await;
+    newcomer.query_drop("SET NAMES utf8mb4").await.unwrap();
+    let id = server_id(&mut newcomer).await;
+    assert!([3, 4].contains(&id), "a new session reads from replicas");
     let started = Instant::now();
     let err = conn
         .query_drop(format!("INSERT INTO {table} VALUES (1)"))

@@ -9,7 +9,7 @@
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::PacketStream;
 use crate::topology::NodeId;
-use mysql_common::constants::CapabilityFlags;
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
@@ -51,12 +51,21 @@ pub const PASS_THROUGH_CAPS: CapabilityFlags = CapabilityFlags::from_bits_trunca
 
 const MAX_PACKET_SIZE: u32 = 1 << 30;
 
+/// MariaDB extended capabilities passed through. EXTENDED_METADATA only
+/// adds fields to column definitions, which are relayed verbatim; the
+/// others change the protocol in ways the relay does not follow
+/// (bulk execution, cached metadata, progress reports).
+pub const PASS_THROUGH_MARIADB_CAPS: MariadbCapabilities =
+    MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA;
+
 /// What makes two backend connections interchangeable: same login, same
 /// response format, same connection character set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub user: Arc<str>,
     pub caps: CapabilityFlags,
+    /// MariaDB extended capabilities (empty towards MySQL).
+    pub mariadb_caps: MariadbCapabilities,
     pub collation: u8,
 }
 
@@ -65,8 +74,14 @@ impl PoolKey {
         PoolKey {
             user,
             caps: client_caps & PASS_THROUGH_CAPS,
+            mariadb_caps: MariadbCapabilities::empty(),
             collation,
         }
+    }
+
+    pub fn with_mariadb_caps(mut self, caps: MariadbCapabilities) -> PoolKey {
+        self.mariadb_caps = caps & PASS_THROUGH_MARIADB_CAPS;
+        self
     }
 
     pub fn deprecate_eof(&self) -> bool {
@@ -80,7 +95,27 @@ impl PoolKey {
 pub struct ServerGreeting {
     pub version: Vec<u8>,
     pub caps: CapabilityFlags,
+    /// MariaDB's extended capabilities (a MariaDB server leaves
+    /// CLIENT_LONG_PASSWORD, a.k.a. CLIENT_MYSQL, unset to announce them).
+    pub mariadb_caps: MariadbCapabilities,
     pub collation: u8,
+}
+
+impl ServerGreeting {
+    fn of(greeting: &HandshakePacket<'_>) -> ServerGreeting {
+        let caps = greeting.capabilities();
+        let mariadb = !caps.contains(CapabilityFlags::CLIENT_LONG_PASSWORD);
+        ServerGreeting {
+            version: greeting.server_version_ref().to_vec(),
+            caps,
+            mariadb_caps: if mariadb {
+                greeting.mariadb_ext_capabilities()
+            } else {
+                MariadbCapabilities::empty()
+            },
+            collation: greeting.default_collation(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +253,14 @@ impl BackendConn {
                 "server lacks capabilities the client negotiated: {missing:?}"
             )));
         }
-        let caps = (ALWAYS_CAPS | key.caps) & server_caps;
+        let mut caps = (ALWAYS_CAPS | key.caps) & server_caps;
+        // To use MariaDB's extended capabilities a client must clear
+        // CLIENT_LONG_PASSWORD (CLIENT_MYSQL) and send them in the last 4
+        // reserved bytes of its handshake response.
+        let mariadb_caps = key.mariadb_caps & ServerGreeting::of(&greeting).mariadb_caps;
+        if !mariadb_caps.is_empty() {
+            caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+        }
 
         let nonce = greeting.nonce();
         let plugin = greeting
@@ -236,7 +278,8 @@ impl BackendConn {
             caps,
             None,
             MAX_PACKET_SIZE,
-        );
+        )
+        .with_mariadb_ext_capabilities(mariadb_caps);
         let mut buf = Vec::new();
         response.serialize(&mut buf);
         // HandshakeResponse picks the collation from the server version; the
@@ -281,11 +324,7 @@ impl BackendConn {
             }
         }
 
-        let greeting_info = ServerGreeting {
-            version: greeting.server_version_ref().to_vec(),
-            caps: server_caps,
-            collation: greeting.default_collation(),
-        };
+        let greeting_info = ServerGreeting::of(&greeting);
         let conn = BackendConn {
             stream,
             node,
@@ -529,11 +568,7 @@ pub async fn probe_greeting(addr: &str, timeout: Duration) -> Option<ServerGreet
         let mut stream = PacketStream::new(tcp);
         let packet = stream.read_packet().await.ok()??;
         let greeting: HandshakePacket = ParseBuf(&packet.payload).parse(()).ok()?;
-        Some(ServerGreeting {
-            version: greeting.server_version_ref().to_vec(),
-            caps: greeting.capabilities(),
-            collation: greeting.default_collation(),
-        })
+        Some(ServerGreeting::of(&greeting))
     };
     tokio::time::timeout(timeout, probe).await.ok().flatten()
 }

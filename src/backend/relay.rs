@@ -292,6 +292,7 @@ impl<B: AsyncRead + AsyncWrite + Unpin> Relay<'_, B> {
         match sink {
             Sink::Client(client) => {
                 client.flush().await.map_err(RelayError::Client)?;
+                let mut expected_seq = request_seq.wrapping_add(1);
                 loop {
                     let chunk = client
                         .read_packet()
@@ -299,6 +300,13 @@ impl<B: AsyncRead + AsyncWrite + Unpin> Relay<'_, B> {
                         .map_err(RelayError::Client)?
                         .ok_or_else(|| RelayError::Client(io::ErrorKind::UnexpectedEof.into()))?;
                     self.backend.queue_packet(&chunk);
+                    // A client that sends something else than the file (a
+                    // new command, seq 0) gets the server's own answer
+                    // (packets out of order) instead of a hang.
+                    if chunk.seq != expected_seq {
+                        break;
+                    }
+                    expected_seq = expected_seq.wrapping_add(1);
                     self.backend
                         .flush_if_large()
                         .await

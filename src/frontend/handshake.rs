@@ -3,11 +3,13 @@
 //! an optional Auth Switch to `mysql_native_password`, and the verdict.
 
 use super::auth::{self, NATIVE_PASSWORD};
-use crate::backend::conn::{ServerGreeting, ALWAYS_CAPS, PASS_THROUGH_CAPS};
+use crate::backend::conn::{
+    ServerGreeting, ALWAYS_CAPS, PASS_THROUGH_CAPS, PASS_THROUGH_MARIADB_CAPS,
+};
 use crate::config::UserConfig;
 use crate::protocol::codec::ReadError;
 use crate::protocol::{MySqlError, PacketStream};
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
@@ -23,6 +25,8 @@ pub struct Login {
     pub user: UserConfig,
     /// Capabilities in force for this connection (client's ∩ ours).
     pub caps: CapabilityFlags,
+    /// MariaDB extended capabilities in force (client's ∩ ours).
+    pub mariadb_caps: MariadbCapabilities,
     pub collation: u8,
     /// Database requested in the handshake (CLIENT_CONNECT_WITH_DB).
     pub db: Option<String>,
@@ -52,10 +56,23 @@ fn offered_caps(backend: Option<&ServerGreeting>) -> CapabilityFlags {
         Some(g) => PASS_THROUGH_CAPS & g.caps,
         None => PASS_THROUGH_CAPS,
     };
-    ALWAYS_CAPS
+    let mut caps = ALWAYS_CAPS
         | pass_through
         | CapabilityFlags::CLIENT_CONNECT_WITH_DB
-        | CapabilityFlags::CLIENT_CONNECT_ATTRS
+        | CapabilityFlags::CLIENT_CONNECT_ATTRS;
+    // In front of MariaDB, announce ourselves as MariaDB does (CLIENT_MYSQL,
+    // the old CLIENT_LONG_PASSWORD bit, unset) so clients may ask for its
+    // extended capabilities.
+    if !offered_mariadb_caps(backend).is_empty() {
+        caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+    }
+    caps
+}
+
+fn offered_mariadb_caps(backend: Option<&ServerGreeting>) -> MariadbCapabilities {
+    backend.map_or(MariadbCapabilities::empty(), |g| {
+        g.mariadb_caps & PASS_THROUGH_MARIADB_CAPS
+    })
 }
 
 pub async fn handshake(
@@ -82,7 +99,8 @@ pub async fn handshake(
         collation,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         Some(NATIVE_PASSWORD.as_bytes()),
-    );
+    )
+    .with_mariadb_ext_capabilities(offered_mariadb_caps(backend));
     let mut buf = Vec::with_capacity(128);
     greeting.serialize(&mut buf);
     client.set_max_packet(MAX_HANDSHAKE_PACKET);
@@ -137,8 +155,16 @@ pub async fn handshake(
         return Err(send_rejection(client, seq, err).await);
     };
 
+    // A client uses MariaDB's extended capabilities only when it cleared
+    // CLIENT_MYSQL (CLIENT_LONG_PASSWORD) itself.
+    let mariadb_caps = if client_caps.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+        MariadbCapabilities::empty()
+    } else {
+        parsed.mariadb_ext_capabilities() & offered_mariadb_caps(backend)
+    };
     Ok(Login {
         user,
+        mariadb_caps,
         caps: client_caps & offered,
         collation: parsed.collation(),
         db,
@@ -172,7 +198,7 @@ async fn read(
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof.into())),
         Err(ReadError::Io(e)) => Err(HandshakeError::Io(e)),
-        Err(ReadError::TooLarge) => {
+        Err(ReadError::TooLarge { .. }) => {
             Err(send_rejection(client, 2, MySqlError::bad_handshake()).await)
         }
     }

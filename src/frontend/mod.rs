@@ -8,7 +8,6 @@
 pub mod auth;
 pub mod handshake;
 
-use crate::backend::PoolKey;
 use crate::protocol::codec::ReadError;
 use crate::protocol::{MySqlError, PacketStream};
 use crate::session::{Next, Session, SessionError};
@@ -64,19 +63,7 @@ pub async fn serve_client(
                 }
             };
         tracing::debug!(user = %login.user.name, "login accepted");
-        let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation);
-        let mut session = Session::new(
-            Arc::clone(&ctx),
-            client,
-            key,
-            login.user.password.clone(),
-            login.caps,
-            login.scramble,
-            login
-                .user
-                .consistency
-                .unwrap_or(ctx.config.routing.consistency),
-        );
+        let mut session = Session::new(Arc::clone(&ctx), client, &login, peer_host.clone());
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {
             if let Err(e) = session.select_initial_db(db).await {
@@ -105,9 +92,11 @@ pub async fn serve_client(
             session.close();
             return;
         }
+        // Commands are read chunk by chunk (each at most 16 MiB) and their total
+        // is checked against max_allowed_packet in `read_payload`.
         session
             .client
-            .set_max_packet(ctx.config.proxy.max_allowed_packet);
+            .set_max_packet(crate::protocol::codec::MAX_CHUNK);
         command_loop(&ctx, &mut session, &mut shutdown).await;
         session.close();
     }
@@ -132,10 +121,15 @@ async fn command_loop(
         let payload = match read {
             Ok(Some(p)) => p,
             Ok(None) => return,
-            Err(ReadError::TooLarge) => {
+            // As a server does: the whole command was read (and dropped), the
+            // error continues its sequence, then the connection is closed.
+            Err(ReadError::TooLarge { last_seq }) => {
                 let _ = session
                     .client
-                    .send(1, &MySqlError::packet_too_large().to_packet())
+                    .send(
+                        last_seq.wrapping_add(1),
+                        &MySqlError::packet_too_large().to_packet(),
+                    )
                     .await;
                 return;
             }

@@ -99,38 +99,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }
     }
 
-    /// Reads a whole logical payload (joining continuation chunks), refusing
-    /// payloads over `max_len`. Returns the first packet's sequence id and
-    /// the last one's, so a reply can continue the sequence.
+    /// Reads a whole logical payload (joining continuation chunks). Returns
+    /// the first packet's sequence id and the last one's, so a reply can
+    /// continue the sequence.
+    ///
+    /// A payload over `max_len` is read to its end but not kept, and
+    /// refused with the sequence id the reply must carry: the way a server
+    /// answers ER_NET_PACKET_TOO_LARGE without losing the packet framing.
     pub async fn read_payload(&mut self, max_len: usize) -> Result<Option<Payload>, ReadError> {
         let first = match self.read_packet().await {
             Ok(Some(p)) => p,
             Ok(None) => return Ok(None),
-            Err(e) if is_too_large(&e) => return Err(ReadError::TooLarge),
+            Err(e) if is_too_large(&e) => return Err(ReadError::TooLarge { last_seq: 0 }),
             Err(e) => return Err(e.into()),
         };
         if !first.continues() {
+            if first.payload.len() > max_len {
+                return Err(ReadError::TooLarge {
+                    last_seq: first.seq,
+                });
+            }
             return Ok(Some(Payload {
                 first_seq: first.seq,
                 last_seq: first.seq,
                 bytes: first.payload,
             }));
         }
-        let mut joined = BytesMut::from(&first.payload[..]);
+        let mut too_large = first.payload.len() > max_len;
+        let mut joined = BytesMut::new();
+        if !too_large {
+            joined.extend_from_slice(&first.payload);
+        }
         let mut last_seq;
         loop {
             let chunk = self
                 .read_packet()
                 .await?
                 .ok_or(ReadError::Io(io::ErrorKind::UnexpectedEof.into()))?;
-            if joined.len() + chunk.payload.len() > max_len {
-                return Err(ReadError::TooLarge);
+            too_large |= joined.len() + chunk.payload.len() > max_len;
+            if too_large {
+                // Keep reading to the end of the payload, keep nothing.
+                joined = BytesMut::new();
+            } else {
+                joined.extend_from_slice(&chunk.payload);
             }
-            joined.extend_from_slice(&chunk.payload);
             last_seq = chunk.seq;
             if !chunk.continues() {
                 break;
             }
+        }
+        if too_large {
+            return Err(ReadError::TooLarge { last_seq });
         }
         Ok(Some(Payload {
             first_seq: first.seq,
@@ -255,8 +274,10 @@ pub struct Payload {
 pub enum ReadError {
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// The payload was over the limit; `last_seq` is its last packet's
+    /// sequence id (0 when refused before reading it).
     #[error("packet larger than max_allowed_packet")]
-    TooLarge,
+    TooLarge { last_seq: u8 },
 }
 
 #[cfg(test)]
@@ -315,7 +336,7 @@ mod tests {
         writer.send(0, &vec![1u8; MAX_CHUNK + 5]).await.unwrap();
         assert!(matches!(
             reader.read_payload(MAX_CHUNK).await,
-            Err(ReadError::TooLarge)
+            Err(ReadError::TooLarge { .. })
         ));
     }
 
@@ -328,7 +349,7 @@ mod tests {
         reader.set_max_packet(1024);
         assert!(matches!(
             reader.read_payload(usize::MAX).await,
-            Err(ReadError::TooLarge)
+            Err(ReadError::TooLarge { .. })
         ));
     }
 

@@ -102,12 +102,13 @@ impl MySqlError {
         )
     }
 
-    /// ER_UNKNOWN_STMT_HANDLER.
-    pub fn unknown_statement(id: u32) -> Self {
+    /// ER_UNKNOWN_STMT_HANDLER. `function` is the server's name for the
+    /// command, as in its own message (mysqld_stmt_execute, …).
+    pub fn unknown_statement(id: u32, function: &str) -> Self {
         Self::new(
             1243,
             b"HY000",
-            format!("Unknown prepared statement handler ({id}) given to splitrail"),
+            format!("Unknown prepared statement handler ({id}) given to {function}"),
         )
     }
 

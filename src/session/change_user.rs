@@ -42,7 +42,7 @@ impl Session {
             .is_some_and(|u| auth::verify_native(&self.scramble, &u.password, &token));
         let Some(user) = user.filter(|_| ok) else {
             // A server closes the connection after a failed change of user.
-            let err = MySqlError::access_denied(&user_name, "splitrail-client", !token.is_empty());
+            let err = MySqlError::access_denied(&user_name, &self.peer_host, !token.is_empty());
             self.report(seq, &err).await?;
             return Ok(Next::Close);
         };
@@ -59,7 +59,8 @@ impl Session {
             user.name.as_str().into(),
             self.client_caps,
             collation.unwrap_or(self.key.collation),
-        );
+        )
+        .with_mariadb_caps(self.key.mariadb_caps);
         self.password = user.password.clone();
         self.rw = super::consistency::ReadYourWrites::new(
             user.consistency

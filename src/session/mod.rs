@@ -91,6 +91,8 @@ pub struct Session {
     client_caps: CapabilityFlags,
     /// This connection's auth challenge (for COM_CHANGE_USER).
     scramble: [u8; 20],
+    /// The client's address, as error messages name it.
+    peer_host: String,
     flags: SessionFlags,
     state: SessionState,
     /// Held backend connections, at most one per node.
@@ -124,22 +126,27 @@ impl Pins {
 }
 
 impl Session {
+    /// A session for a client that logged in as `login` from `peer_host`.
     pub fn new(
         ctx: Arc<Context>,
         client: PacketStream,
-        key: PoolKey,
-        password: String,
-        client_caps: CapabilityFlags,
-        scramble: [u8; 20],
-        policy: crate::config::Consistency,
+        login: &crate::frontend::handshake::Login,
+        peer_host: String,
     ) -> Session {
+        let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation)
+            .with_mariadb_caps(login.mariadb_caps);
+        let policy = login
+            .user
+            .consistency
+            .unwrap_or(ctx.config.routing.consistency);
         Session {
             ctx,
             client,
             key,
-            password,
-            client_caps,
-            scramble,
+            password: login.user.password.clone(),
+            client_caps: login.caps,
+            scramble: login.scramble,
+            peer_host,
             flags: SessionFlags::default(),
             pins: Pins::default(),
             replica_tx: None,
@@ -155,10 +162,23 @@ impl Session {
     /// Selects the database the client asked for at connect time; the
     /// writer checks that it exists and is allowed.
     pub async fn select_initial_db(&mut self, db: String) -> Result<(), SessionError> {
-        let i = self.writer_conn().await?;
-        self.backends[i].init_db(&db).await?;
+        // Recorded first, so the pool hands out a connection already on
+        // this database when it has one; otherwise state sync runs
+        // COM_INIT_DB, which checks that it exists and is allowed. Without
+        // a writer (reduced-functionality mode) a replica checks it.
         self.state.db = Some(db);
-        Ok(())
+        let route = if self.ctx.topology.writer().is_some() {
+            Route::Writer
+        } else {
+            Route::Replica
+        };
+        match self.conn_for_route(&route).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.state.db = None;
+                Err(e)
+            }
+        }
     }
 
     /// Runs one client command (its whole payload, command byte first).
@@ -173,7 +193,7 @@ impl Session {
             command::QUIT => return Ok(Next::Close),
             command::QUERY => self.query(payload).await,
             command::INIT_DB => self.init_db(payload).await,
-            command::PING => self.reply_ok(reply_seq).await,
+            command::PING => self.ping(&payload, reply_seq).await,
             command::FIELD_LIST => {
                 let route = router::route(&router::Classification::read(), self.flags);
                 self.run(route, &payload, ResponseKind::FieldList)
@@ -265,6 +285,21 @@ impl Session {
             .map_err(SessionError::ClientGone)
     }
 
+    /// COM_PING goes to the backend that ran the previous statement (a
+    /// server's ping resets ROW_COUNT(), which clients such as
+    /// mysql-connector-python rely on); with none yet, splitrail answers.
+    async fn ping(&mut self, payload: &[u8], seq: u8) -> Result<(), SessionError> {
+        if let Some(i) = self.last_node.and_then(|n| self.held(n)) {
+            if !self.backends[i].is_broken() {
+                return self
+                    .send_and_relay(i, payload, ResponseKind::Single)
+                    .await
+                    .map(drop);
+            }
+        }
+        self.reply_ok(seq).await
+    }
+
     async fn query(&mut self, payload: Bytes) -> Result<(), SessionError> {
         let sql = &payload[1..];
         let class = router::classify(sql);
@@ -275,9 +310,8 @@ impl Session {
         }
         match class.kind {
             StatementKind::Use => {
-                let outcome = self
-                    .run(Route::Writer, &payload, ResponseKind::Query)
-                    .await?;
+                let route = self.session_state_route(true);
+                let outcome = self.run(route, &payload, ResponseKind::Query).await?;
                 if outcome.error.is_none() {
                     if let Some(db) = router::use_database(sql) {
                         self.note_writer_db(&db);
@@ -286,9 +320,8 @@ impl Session {
                 }
             }
             StatementKind::SessionSet { replayable } => {
-                let outcome = self
-                    .run(Route::Writer, &payload, ResponseKind::Query)
-                    .await?;
+                let route = self.session_state_route(replayable);
+                let outcome = self.run(route, &payload, ResponseKind::Query).await?;
                 if outcome.error.is_none() && replayable {
                     self.state.sets.push(payload.slice(1..));
                     self.note_writer_applied_sets();
@@ -369,10 +402,23 @@ impl Session {
         }
     }
 
+    /// Where session state (USE, SET) runs: the writer, which records it
+    /// for replay elsewhere. In reduced-functionality mode (no writer) a
+    /// replayable change runs on a replica instead, so clients that set
+    /// variables at connect time still get in and can read; it is replayed
+    /// on the writer once one is back.
+    fn session_state_route(&self, replayable: bool) -> Route {
+        let stuck = self.flags.in_transaction || self.flags.pinned;
+        if replayable && !stuck && self.ctx.topology.load().writer().is_none() {
+            Route::Replica
+        } else {
+            Route::Writer
+        }
+    }
+
     async fn init_db(&mut self, payload: Bytes) -> Result<(), SessionError> {
-        let outcome = self
-            .run(Route::Writer, &payload, ResponseKind::Single)
-            .await?;
+        let route = self.session_state_route(true);
+        let outcome = self.run(route, &payload, ResponseKind::Single).await?;
         if outcome.error.is_none() {
             let db = String::from_utf8_lossy(&payload[1..]).into_owned();
             self.note_writer_db(&db);
@@ -479,10 +525,13 @@ impl Session {
     async fn stmt_execute(&mut self, payload: Bytes) -> Result<(), SessionError> {
         let id =
             statement_id(&payload).ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
-        let stmt = self
-            .stmts
-            .get_mut(id)
-            .ok_or(SessionError::Report(MySqlError::unknown_statement(id)))?;
+        let stmt =
+            self.stmts
+                .get_mut(id)
+                .ok_or(SessionError::Report(MySqlError::unknown_statement(
+                    id,
+                    "mysqld_stmt_execute",
+                )))?;
         let layout = ExecuteLayout::parse(&payload, stmt.params)
             .ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
         if let Some(types) = &layout.types {
@@ -567,7 +616,10 @@ impl Session {
             Some((i, b.id))
         });
         let Some((i, backend_id)) = target else {
-            return Err(SessionError::Report(MySqlError::unknown_statement(id)));
+            return Err(SessionError::Report(MySqlError::unknown_statement(
+                id,
+                "mysqld_stmt_fetch",
+            )));
         };
         let request = with_statement_id(payload, backend_id);
         self.send_and_relay(i, &request, ResponseKind::Rows)
@@ -603,10 +655,13 @@ impl Session {
     async fn stmt_reset(&mut self, payload: &[u8], seq: u8) -> Result<(), SessionError> {
         let id =
             statement_id(payload).ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
-        let stmt = self
-            .stmts
-            .get_mut(id)
-            .ok_or(SessionError::Report(MySqlError::unknown_statement(id)))?;
+        let stmt =
+            self.stmts
+                .get_mut(id)
+                .ok_or(SessionError::Report(MySqlError::unknown_statement(
+                    id,
+                    "mysqld_stmt_reset",
+                )))?;
         stmt.long_data.clear();
         stmt.long_data_bytes = 0;
         stmt.cursor_node = None;
@@ -643,17 +698,18 @@ impl Session {
         self.session_writer.and_then(|w| self.held(w))
     }
 
-    /// The writer connection just ran `USE db` itself.
+    /// The connection that ran the last statement just ran `USE db`.
     fn note_writer_db(&mut self, db: &str) {
-        if let Some(i) = self.writer_index() {
+        if let Some(i) = self.last_node.and_then(|n| self.held(n)) {
             self.backends[i].db = Some(db.to_string());
         }
     }
 
-    /// The writer connection just ran the newest recorded SET itself.
+    /// The connection that ran the last statement just ran the newest
+    /// recorded SET itself.
     fn note_writer_applied_sets(&mut self) {
         let n = self.state.sets.len();
-        if let Some(i) = self.writer_index() {
+        if let Some(i) = self.last_node.and_then(|n| self.held(n)) {
             if self.backends[i].applied_sets + 1 == n {
                 self.backends[i].applied_sets = n;
             }
