@@ -156,10 +156,10 @@ impl Server {
     /// Binds the listeners and learns what a backend's greeting looks like,
     /// so clients are shown the real server version.
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let listener = TcpListener::bind(&config.proxy.listen).await?;
+        let listener = bind(&config.proxy.listen, "proxy.listen").await?;
         let admin = match config.admin.listen.as_str() {
             "" => None,
-            addr => Some(TcpListener::bind(addr).await?),
+            addr => Some(bind(addr, "admin.listen").await?),
         };
         let ctx = Arc::new(Context::new(config));
         // Clients decide what the server supports from its version string
@@ -183,6 +183,66 @@ impl Server {
             admin,
             ctx,
         })
+    }
+
+    /// A one-screen description of what this server will do, printed by
+    /// `splitrail serve` at start-up. Never contains secrets.
+    pub fn summary(&self) -> String {
+        let snap = self.ctx.topology.load();
+        let version = self
+            .ctx
+            .pools
+            .greeting()
+            .map(|g| String::from_utf8_lossy(&g.version).into_owned())
+            .unwrap_or_else(|| {
+                format!(
+                    "{} (fallback: no backend answered)",
+                    self.ctx.config.proxy.fallback_server_version
+                )
+            });
+        let mut out = String::new();
+        let listen = self.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        out.push_str(&format!(
+            "splitrail {} listening on {listen}\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+        match self.admin_addr() {
+            Some(a) => out.push_str(&format!(
+                "admin endpoint   http://{a}  (/health, /metrics, /nodes)\n"
+            )),
+            None => out.push_str("admin endpoint   disabled\n"),
+        }
+        out.push_str(&format!("backend version  {version}\n"));
+        let monitor = if self.ctx.config.monitor.enabled() {
+            format!(
+                "every {} ms as {}",
+                self.ctx.config.monitor.interval_ms, self.ctx.config.monitor.user
+            )
+        } else {
+            "off (no [monitor] user)".into()
+        };
+        out.push_str(&format!("monitor          {monitor}\n"));
+        out.push_str(&format!(
+            "consistency      {:?}\n",
+            self.ctx.config.routing.consistency
+        ));
+        out.push_str("nodes:\n");
+        for n in snap.nodes.iter() {
+            let mark = snap.status[n.id].mark;
+            out.push_str(&format!(
+                "  {:<10} {:<8} {:<22} weight {}{}\n",
+                n.name,
+                snap.role_name(n.id),
+                n.addr,
+                n.weight,
+                if mark == topology::Mark::None {
+                    String::new()
+                } else {
+                    format!("  (marked {mark:?})")
+                }
+            ));
+        }
+        out
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -302,6 +362,12 @@ async fn keep_state(ctx: Arc<Context>) {
     }
 }
 
+async fn bind(addr: &str, key: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr} ({key}): {e}")))
+}
+
 /// Over `max_connections`: a server sends ERR 1040 instead of a greeting.
 async fn refuse(tcp: tokio::net::TcpStream) {
     let mut stream = PacketStream::new(tcp);
@@ -313,6 +379,7 @@ async fn refuse(tcp: tokio::net::TcpStream) {
 /// Binds and runs a proxy until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let server = Server::bind(config).await?;
+    eprint!("{}", server.summary());
     tracing::info!(listen = %server.local_addr()?, "splitrail listening");
     server.run(shutdown).await;
     Ok(())

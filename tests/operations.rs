@@ -4,6 +4,7 @@
 
 mod support;
 
+use mysql_async::prelude::*;
 use splitrail::admin::NodeView;
 use std::collections::HashSet;
 use support::*;
@@ -190,4 +191,59 @@ async fn the_node_cli_talks_to_the_admin_endpoint() {
     let (ok, out) = run(&["nodes", "--admin", &admin, "--token", ADMIN_TOKEN, "--json"]);
     assert!(ok && out.trim_start().starts_with('['), "{out}");
     assert!(out.contains("\"mark\":\"drain\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxies_side_by_side_follow_one_writer_and_take_marks_together() {
+    let _serial = exclusive().await;
+    let a = start_proxy(no_monitor()).await;
+    let b = start_proxy(no_monitor()).await;
+    let bin = env!("CARGO_BIN_EXE_splitrail");
+    let both = format!("{},{}", a.admin, b.admin);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args([
+                "node",
+                "down",
+                "r1",
+                "--admin",
+                &both,
+                "--token",
+                ADMIN_TOKEN,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().count(),
+        2,
+        "one confirmation per proxy: {text}"
+    );
+    let lab = lab();
+    let table = unique("twoproxies");
+    let mut m1 = direct(&lab.m1).await;
+    m1.query_drop(format!("CREATE TABLE {table} (src INT)"))
+        .await
+        .unwrap();
+    for proxy in [&a, &b] {
+        let mut conn = proxy.conn().await;
+        assert_eq!(
+            reads(&mut conn, 10).await,
+            HashSet::from([4]),
+            "r1 is down on both"
+        );
+        conn.query_drop(format!("INSERT INTO {table} VALUES (@@server_id)"))
+            .await
+            .unwrap();
+    }
+    let srcs: Vec<u32> = m1.query(format!("SELECT src FROM {table}")).await.unwrap();
+    assert_eq!(srcs, vec![1, 1], "both proxies write to the same writer");
 }
