@@ -54,6 +54,8 @@ pub struct Context {
     pub pools: Arc<Pools>,
     pub metrics: Metrics,
     pub state_file: StateFile,
+    /// Statement classification with its parser-fallback cache.
+    pub classifier: router::Classifier,
     next_connection_id: AtomicU32,
 }
 
@@ -95,6 +97,7 @@ impl Context {
             pools,
             metrics,
             state_file,
+            classifier: router::Classifier::new(CLASSIFIER_CACHE),
             next_connection_id: AtomicU32::new(1),
         }
     }
@@ -142,6 +145,9 @@ impl Context {
         ))
     }
 }
+
+/// Statements whose parser-fallback verdict is remembered.
+const CLASSIFIER_CACHE: usize = 4096;
 
 /// How long shutdown waits for running statements to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -55,6 +55,9 @@ pub struct Classification {
     pub pin: Pin,
     /// State this statement releases when it succeeds.
     pub releases: Option<Pin>,
+    /// The pre-lexer could not follow the statement's shape and answered
+    /// "writer" to be safe; `fallback::Classifier` asks the parser.
+    pub unsure: bool,
     pub hint: Option<Hint>,
 }
 
@@ -71,7 +74,15 @@ impl Classification {
             pins_writer: false,
             pin: Pin::Sticky,
             releases: None,
+            unsure: false,
             hint: None,
+        }
+    }
+
+    fn unsure() -> Self {
+        Classification {
+            unsure: true,
+            ..Self::new(StatementKind::Write)
         }
     }
 
@@ -108,7 +119,8 @@ pub fn classify(sql: &[u8]) -> Classification {
         // NAMES … */`), so the session stays on the writer.
         _ if lx.leading_exec_comment => Classification::pinning(StatementKind::Write),
         Some(Tok::Word(w)) if is(w, "SELECT") => ReadScan::default().run(&mut lx),
-        Some(Tok::Word(_)) if parens > 0 => Classification::new(StatementKind::Write),
+        Some(Tok::Word(_)) if parens > 0 => Classification::unsure(),
+        Some(Tok::Word(w)) if is(w, "TABLE") || is(w, "VALUES") => Classification::unsure(),
         Some(Tok::Word(w)) if is(w, "WITH") => with_statement(&mut lx),
         Some(Tok::Word(w)) if is(w, "SHOW") => show_statement(&mut lx),
         Some(Tok::Word(w)) if is(w, "DESCRIBE") || is(w, "DESC") || is(w, "EXPLAIN") => {
@@ -143,6 +155,7 @@ pub fn classify(sql: &[u8]) -> Classification {
         c.pins_writer = true;
         c.pin = Pin::Sticky;
         c.releases = None;
+        c.unsure = false;
     }
     c.hint = hint;
     c
@@ -240,6 +253,8 @@ struct ReadScan<'a> {
     /// INSERT or REPLACE was the last word: a write verb unless `(` follows
     /// (then it is the string function).
     verb_or_function: bool,
+    /// Function calls are judged elsewhere (the parser fallback).
+    skip_call_check: bool,
 }
 
 impl<'a> ReadScan<'a> {
@@ -279,6 +294,8 @@ impl<'a> ReadScan<'a> {
         }
         match (self.prev, tok) {
             // A function call: safe only when it is a known built-in.
+            (Some(Tok::Word(_)), Tok::LParen) if self.skip_call_check => {}
+            (Some(Tok::QuotedIdent), Tok::LParen) if self.skip_call_check => {}
             (Some(Tok::Word(w)), Tok::LParen) => {
                 let qualified = self.before_prev == Some(Tok::Dot);
                 if qualified || !is_safe_before_paren(w) {
@@ -441,23 +458,23 @@ fn with_statement(lx: &mut Lexer<'_>) -> Classification {
     loop {
         // CTE name, then an optional column list (names only, no calls).
         if !matches!(tok, Some(Tok::Word(_) | Tok::QuotedIdent)) {
-            return single(lx, Classification::new(StatementKind::Write));
+            return single(lx, Classification::unsure());
         }
         tok = lx.next_token();
         if tok == Some(Tok::LParen) {
             if !skip_balanced(lx) {
-                return Classification::new(StatementKind::Write);
+                return Classification::unsure();
             }
             tok = lx.next_token();
         }
         if !is_word(tok, "AS") || lx.next_token() != Some(Tok::LParen) {
-            return single(lx, Classification::new(StatementKind::Write));
+            return single(lx, Classification::unsure());
         }
         // The CTE body, up to its closing parenthesis.
         let mut depth = 1;
         while depth > 0 {
             let Some(t) = lx.next_token() else {
-                return Classification::new(StatementKind::Write);
+                return Classification::unsure();
             };
             match t {
                 Tok::LParen => depth += 1,
@@ -481,9 +498,32 @@ fn with_statement(lx: &mut Lexer<'_>) -> Classification {
         main = lx.next_token();
     }
     if !is_word(main, "SELECT") {
-        return single(lx, Classification::new(StatementKind::Write));
+        return single(lx, Classification::unsure());
     }
     scan.run(lx)
+}
+
+/// The pre-lexer's token rules alone (locking clauses, INTO, `:=`, write
+/// verbs, session-bound variables, several statements), with function calls
+/// left to the parser: used with the parser's verdict on shape.
+pub fn token_deny_list_ok(sql: &[u8]) -> bool {
+    let mut lx = Lexer::new(sql);
+    let mut scan = ReadScan {
+        skip_call_check: true,
+        ..ReadScan::default()
+    };
+    while let Some(tok) = lx.next_token() {
+        if tok == Tok::Semicolon {
+            break;
+        }
+        scan.feed(tok);
+    }
+    while lx.next_token().is_some() {}
+    let c = scan.finish();
+    !lx.multi_statement
+        && !lx.leading_exec_comment
+        && c.kind == StatementKind::Read
+        && !c.pins_writer
 }
 
 /// Skips to the parenthesis that closes one already opened; false at end

@@ -9,10 +9,12 @@
 //! writer.
 
 mod classify;
+mod fallback;
 mod functions;
 pub mod lexer;
 
 pub use classify::{classify, use_database, Classification, Hint, Pin, StatementKind};
+pub use fallback::Classifier;
 
 /// The facts about a session that routing depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -302,7 +302,7 @@ impl Session {
 
     async fn query(&mut self, payload: Bytes) -> Result<(), SessionError> {
         let sql = &payload[1..];
-        let class = router::classify(sql);
+        let class = self.ctx.classifier.classify(sql);
         let route = router::route(&class, self.flags);
         tracing::trace!(?class, ?route, "routing");
         if class.pins_writer {
@@ -482,7 +482,7 @@ impl Session {
 
     async fn stmt_prepare(&mut self, payload: Bytes) -> Result<(), SessionError> {
         let sql = payload.slice(1..);
-        let class = router::classify(&sql);
+        let class = self.ctx.classifier.classify(&sql);
         let route = self.prepared_route(&class);
         let i = self.conn_for_route(&route).await?;
         let client_id = self.stmts.peek_next_id();
