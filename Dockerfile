@@ -45,8 +45,8 @@ COPY docker/splitrail.toml /etc/splitrail/splitrail.toml
 # Numeric, so that a runtime (e.g. Kubernetes runAsNonRoot) can see it is
 # not root without reading /etc/passwd.
 USER 10001:10001
-# 6033: the MySQL protocol. 6034: the admin endpoint (reserved; not served
-# yet, see docs/operations.md).
+# 6033: the MySQL protocol. 6034: the admin endpoint (/health, /metrics,
+# node commands; see docs/operations.md).
 EXPOSE 6033 6034
 ENV RUST_LOG=info
 ENTRYPOINT ["/usr/local/bin/splitrail"]

@@ -20,6 +20,14 @@ pub enum CliError {
         "no admin token: pass --token, set SPLITRAIL_ADMIN_TOKEN, or give -c with [admin] token"
     )]
     NoToken,
+    /// Some proxies applied the command, some did not.
+    #[error("{done}failed on {failed} of {total} proxies:\n{errors}")]
+    Partial {
+        done: String,
+        failed: usize,
+        total: usize,
+        errors: String,
+    },
 }
 
 /// Where the admin endpoints are and the token to use.
@@ -120,38 +128,59 @@ pub fn nodes(target: &AdminTarget, json: bool) -> Result<String, CliError> {
     Ok(format_table(&views))
 }
 
-/// `splitrail node ACTION NAME` on every listed proxy.
+/// `splitrail node ACTION NAME` on every listed proxy. Every proxy is
+/// tried, so the output says exactly which ones applied it.
 pub fn node_action(target: &AdminTarget, action: &str, name: &str) -> Result<String, CliError> {
-    let mut out = String::new();
-    for base in &target.urls {
+    let what = match action {
+        "down" => "marked down: it gets no new statements",
+        "drain" => "draining: no new sessions use it",
+        "up" => "mark cleared: it takes traffic again when healthy",
+        "promote" => "is now the writer",
+        _ => "done",
+    };
+    on_every_proxy(target, |base| {
         let body = request(target, &format!("{base}/nodes/{name}/{action}"), true)?;
-        let view: Option<NodeView> = serde_json::from_str(&body).ok();
-        let what = match action {
-            "down" => "marked down: it gets no new statements",
-            "drain" => "draining: no new sessions use it",
-            "up" => "mark cleared: it takes traffic again when healthy",
-            "promote" => "is now the writer",
-            _ => "done",
-        };
-        match view {
-            Some(v) => out.push_str(&format!(
+        Ok(match serde_json::from_str::<NodeView>(&body) {
+            Ok(v) => format!(
                 "{base}: {name} {what} (role {}, health {})\n",
                 v.role, v.health
-            )),
-            None => out.push_str(&format!("{base}: {name} {what}\n")),
-        }
-    }
-    Ok(out)
+            ),
+            Err(_) => format!("{base}: {name} {what}\n"),
+        })
+    })
 }
 
 /// `splitrail reload` on every listed proxy.
 pub fn reload(target: &AdminTarget) -> Result<String, CliError> {
-    let mut out = String::new();
-    for base in &target.urls {
+    on_every_proxy(target, |base| {
         let body = request(target, &format!("{base}/reload"), true)?;
-        out.push_str(&format!("{base}: reloaded {body}\n"));
+        Ok(format!("{base}: reloaded {body}\n"))
+    })
+}
+
+fn on_every_proxy(
+    target: &AdminTarget,
+    each: impl Fn(&str) -> Result<String, CliError>,
+) -> Result<String, CliError> {
+    let mut done = String::new();
+    let mut errors: Vec<CliError> = Vec::new();
+    for base in &target.urls {
+        match each(base) {
+            Ok(line) => done.push_str(&line),
+            Err(e) => errors.push(e),
+        }
     }
-    Ok(out)
+    match (errors.len(), target.urls.len()) {
+        (0, _) => Ok(done),
+        // A single proxy: its own error says it all.
+        (1, 1) => Err(errors.remove(0)),
+        (failed, total) => Err(CliError::Partial {
+            done,
+            failed,
+            total,
+            errors: errors.iter().map(|e| format!("  {e}\n")).collect(),
+        }),
+    }
 }
 
 pub fn format_table(views: &[NodeView]) -> String {

@@ -758,13 +758,14 @@ impl Session {
                     let Some(node) = pick else {
                         return self.writer_conn().await;
                     };
-                    tried.push(node);
                     if let Ok(i) = self.conn_for(node).await {
                         if !self.caught_up(i).await {
                             return self.writer_conn().await;
                         }
                         return Ok(i);
                     }
+                    // Allocates only when a replica failed.
+                    tried.push(node);
                 }
             }
             Route::Previous => match self.last_node.and_then(|n| self.held(n)) {
@@ -830,8 +831,9 @@ impl Session {
             let Some(node) = pick else {
                 return self.run_on_writer(payload, kind).await;
             };
-            tried.push(node);
             let Ok(i) = self.conn_for(node).await else {
+                // Allocates only when a replica failed.
+                tried.push(node);
                 continue;
             };
             if !self.caught_up(i).await {
@@ -840,7 +842,10 @@ impl Session {
             match self.send_and_relay(i, payload, kind).await {
                 // A read that failed before the client saw anything is
                 // safe to run elsewhere.
-                Err(SessionError::BackendLost { .. }) => continue,
+                Err(SessionError::BackendLost { .. }) => {
+                    tried.push(node);
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -1123,10 +1128,10 @@ impl Session {
 
 /// Completes once the monitor has declared `node` down.
 async fn declared_down(ctx: Arc<Context>, node: NodeId) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Nearly every statement finishes before the first check: one timer
+    // per statement, no work unless it is still running after 100 ms.
     loop {
-        tick.tick().await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         if ctx.topology.load().status[node].monitor_up == Some(false) {
             return;
         }
