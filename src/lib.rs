@@ -368,10 +368,30 @@ async fn keep_state(ctx: Arc<Context>) {
     }
 }
 
+/// Connection bursts (an application restarting its pool) arrive faster
+/// than accept: a deep backlog keeps the kernel from dropping SYNs, which
+/// clients would see as multi-second connect retries.
+const LISTEN_BACKLOG: i32 = 4096;
+
 async fn bind(addr: &str, key: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(addr)
+    let context =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr} ({key}): {e}"));
+    let resolved = tokio::net::lookup_host(addr)
         .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr} ({key}): {e}")))
+        .map_err(context)?
+        .next()
+        .ok_or_else(|| context(io::ErrorKind::AddrNotAvailable.into()))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(resolved),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(context)?;
+    socket.set_reuse_address(true).map_err(context)?;
+    socket.set_nonblocking(true).map_err(context)?;
+    socket.bind(&resolved.into()).map_err(context)?;
+    socket.listen(LISTEN_BACKLOG).map_err(context)?;
+    TcpListener::from_std(socket.into()).map_err(context)
 }
 
 /// Over `max_connections`: a server sends ERR 1040 instead of a greeting.
