@@ -209,10 +209,73 @@ impl Default for PoolConfig {
 pub struct UserConfig {
     pub name: String,
     /// Used both to check the client's password and to log in to backends.
+    #[serde(default)]
     pub password: String,
+    /// The password comes from this environment variable instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password_env: String,
+    /// The password is the first line of this file instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password_file: String,
+    /// Check clients against this MySQL native hash (`*` + 40 hex digits,
+    /// as in `mysql.user`) rather than against the password; backend logins
+    /// then take the password from `password_env` or `password_file`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password_hash: String,
     /// Overrides `routing.consistency` for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<Consistency>,
+}
+
+impl UserConfig {
+    /// Resolves `password_env` / `password_file` into `password`, and
+    /// checks that the user can both be authenticated and log in to
+    /// backends.
+    fn resolve(&mut self) -> Result<(), String> {
+        let sources = [
+            !self.password.is_empty(),
+            !self.password_env.is_empty(),
+            !self.password_file.is_empty(),
+        ];
+        if sources.iter().filter(|&&s| s).count() > 1 {
+            return Err(format!(
+                "user {}: give only one of password, password_env, password_file",
+                self.name
+            ));
+        }
+        if !self.password_env.is_empty() {
+            self.password = std::env::var(&self.password_env).map_err(|_| {
+                format!(
+                    "user {}: environment variable {} is not set",
+                    self.name, self.password_env
+                )
+            })?;
+        }
+        if !self.password_file.is_empty() {
+            let text = std::fs::read_to_string(&self.password_file).map_err(|e| {
+                format!(
+                    "user {}: cannot read password_file {}: {e}",
+                    self.name, self.password_file
+                )
+            })?;
+            self.password = text.lines().next().unwrap_or_default().to_string();
+        }
+        if !self.password_hash.is_empty() {
+            if crate::frontend::auth::parse_native_hash(&self.password_hash).is_none() {
+                return Err(format!(
+                    "user {}: password_hash must be '*' followed by 40 hex digits",
+                    self.name
+                ));
+            }
+            if self.password.is_empty() {
+                return Err(format!(
+                    "user {}: with password_hash, give password_env or password_file for backend logins",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a session's reads see after its own writes.
@@ -254,6 +317,16 @@ impl std::fmt::Debug for UserConfig {
         f.debug_struct("UserConfig")
             .field("name", &self.name)
             .field("password", &"<redacted>")
+            .field("password_env", &self.password_env)
+            .field("password_file", &self.password_file)
+            .field(
+                "password_hash",
+                &if self.password_hash.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("consistency", &self.consistency)
             .finish()
     }
@@ -298,8 +371,11 @@ pub enum ConfigError {
 
 impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text)?;
+        let mut config: Config = toml::from_str(text)?;
         config.validate()?;
+        for user in &mut config.users {
+            user.resolve().map_err(ConfigError::Invalid)?;
+        }
         Ok(config)
     }
 
@@ -339,6 +415,7 @@ impl Config {
         }
         let mut users = HashSet::new();
         for user in &self.users {
+            user.clone().resolve().map_err(ConfigError::Invalid)?;
             if user.name.is_empty() || !users.insert(user.name.as_str()) {
                 return invalid(format!("user name {:?} is empty or repeated", user.name));
             }
@@ -456,6 +533,42 @@ mod tests {
             .and_then(|rest| rest.split("```").next())
             .expect("a ```toml example in docs/configuration.md");
         Config::from_toml(example).expect("the documented example is a valid config");
+    }
+
+    #[test]
+    fn passwords_from_env_file_and_hash() {
+        let base = |user: &str| {
+            format!(
+                "[[users]]\nname = \"app\"\n{user}\n[[nodes]]\nname = \"m1\"\naddr = \"h:1\"\nrole = \"master\""
+            )
+        };
+        std::env::set_var("SPLITRAIL_TEST_PW", "from-env");
+        let cfg = Config::from_toml(&base("password_env = \"SPLITRAIL_TEST_PW\"")).unwrap();
+        assert_eq!(cfg.users[0].password, "from-env");
+        let file = std::env::temp_dir().join(format!("splitrail-pw-{}", std::process::id()));
+        std::fs::write(&file, "from-file\n").unwrap();
+        let cfg = Config::from_toml(&base(&format!(
+            "password_file = {:?}",
+            file.display().to_string()
+        )))
+        .unwrap();
+        assert_eq!(cfg.users[0].password, "from-file");
+        // app/app's hash, as in mysql.user.
+        let hashed = "password_hash = \"*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3\"\npassword_env = \"SPLITRAIL_TEST_PW\"";
+        assert!(Config::from_toml(&base(hashed)).is_ok());
+        assert!(
+            Config::from_toml(&base(
+                "password_hash = \"*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3\""
+            ))
+            .is_err(),
+            "no backend password"
+        );
+        assert!(Config::from_toml(&base("password_hash = \"nothex\"\npassword = \"x\"")).is_err());
+        assert!(Config::from_toml(&base(
+            "password = \"a\"\npassword_env = \"SPLITRAIL_TEST_PW\""
+        ))
+        .is_err());
+        assert!(Config::from_toml(&base("password_env = \"SPLITRAIL_NO_SUCH_VAR\"")).is_err());
     }
 
     #[test]

@@ -351,3 +351,24 @@ async fn reset_connection_clears_session_state() {
         .unwrap();
     assert_eq!(db.as_deref(), Some(DB), "the database survives a reset");
 }
+
+#[tokio::test]
+async fn a_user_checked_against_a_native_hash_logs_in() {
+    let mut cfg = config();
+    // The backend password comes from the environment; clients are checked
+    // against the hash (no plain-text password in the file).
+    std::env::set_var("SPLITRAIL_TEST_APP_PASSWORD", "app");
+    cfg.users[0].password = String::new();
+    cfg.users[0].password_env = "SPLITRAIL_TEST_APP_PASSWORD".into();
+    cfg.users[0].password_hash = "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3".into();
+    let text = toml::to_string(&cfg).unwrap();
+    let cfg = splitrail::config::Config::from_toml(&text).unwrap();
+    let proxy = start_proxy(cfg).await;
+    let mut conn = proxy.conn().await;
+    assert!(REPLICA_IDS.contains(&server_id(&mut conn).await));
+    let url = format!("mysql://app:wrong@{}/?prefer_socket=false", proxy.addr);
+    let err = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(server_error_code(&err), Some(1045));
+}

@@ -32,6 +32,46 @@ pub fn verify_native(scramble: &[u8; 20], password: &str, token: &[u8]) -> bool 
     }
 }
 
+/// SHA1(SHA1(password)) from its `mysql.user` form: `*` + 40 hex digits.
+pub fn parse_native_hash(text: &str) -> Option<[u8; 20]> {
+    let hex = text.strip_prefix('*')?;
+    if hex.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// True when `token` proves knowledge of the password whose double SHA-1
+/// is `stage2`, without knowing the password: the proof is
+/// SHA1(pw) XOR SHA1(scramble + stage2), so XOR-ing it back gives SHA1(pw),
+/// whose SHA-1 must be `stage2`.
+pub fn verify_native_hash(scramble: &[u8; 20], stage2: &[u8; 20], token: &[u8]) -> bool {
+    use sha1::{Digest, Sha1};
+    if token.len() != 20 {
+        return false;
+    }
+    let mask = Sha1::new()
+        .chain_update(scramble)
+        .chain_update(stage2)
+        .finalize();
+    let stage1: Vec<u8> = token.iter().zip(mask.iter()).map(|(t, m)| t ^ m).collect();
+    let check = Sha1::digest(&stage1);
+    constant_time_eq(&check, stage2)
+}
+
+/// Checks a client's proof for `user`: against `password_hash` when the
+/// config gives one, else against the password.
+pub fn verify_user(user: &crate::config::UserConfig, scramble: &[u8; 20], token: &[u8]) -> bool {
+    match parse_native_hash(&user.password_hash) {
+        Some(stage2) => verify_native_hash(scramble, &stage2, token),
+        None => verify_native(scramble, &user.password, token),
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -50,6 +90,22 @@ mod tests {
         assert!(!verify_native(&scramble, "secret", b""));
         assert!(verify_native(&scramble, "", b""));
         assert!(!verify_native(&scramble, "", &token));
+    }
+
+    #[test]
+    fn a_native_hash_verifies_like_the_password() {
+        let scramble = new_scramble();
+        let token = scramble_native(&scramble, b"app").unwrap();
+        let stage2 = parse_native_hash("*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3").unwrap();
+        assert!(verify_native_hash(&scramble, &stage2, &token));
+        let wrong = scramble_native(&scramble, b"App").unwrap();
+        assert!(!verify_native_hash(&scramble, &stage2, &wrong));
+        assert!(!verify_native_hash(&scramble, &stage2, b""));
+        assert_eq!(parse_native_hash("5BCB"), None);
+        assert_eq!(
+            parse_native_hash("*ZZCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"),
+            None
+        );
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub async fn handshake(
     let user = find_user(parsed.user());
     let authenticated = user
         .as_ref()
-        .is_some_and(|u| auth::verify_native(&scramble, &u.password, &token));
+        .is_some_and(|u| auth::verify_user(u, &scramble, &token));
     let Some(user) = user.filter(|_| authenticated) else {
         let err = MySqlError::access_denied(&user_name, peer_host, !token.is_empty());
         return Err(send_rejection(client, seq, err).await);

@@ -39,7 +39,7 @@ impl Session {
         let user = self.ctx.user(request.user);
         let ok = user
             .as_ref()
-            .is_some_and(|u| auth::verify_native(&self.scramble, &u.password, &token));
+            .is_some_and(|u| auth::verify_user(u, &self.scramble, &token));
         let Some(user) = user.filter(|_| ok) else {
             // A server closes the connection after a failed change of user.
             let err = MySqlError::access_denied(&user_name, &self.peer_host, !token.is_empty());
