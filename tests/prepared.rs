@@ -155,3 +155,75 @@ async fn unknown_statement_id_is_an_error_not_a_hang() {
     let err = splitrail::protocol::packets::parse_err(&reply.payload).unwrap();
     assert_eq!(err.code, 1243);
 }
+
+/// Raw COM_STMT_EXECUTE with a read-only cursor, then COM_STMT_FETCH in
+/// two steps, through splitrail and directly: identical packets, and the
+/// fetches reach the connection that holds the cursor.
+#[tokio::test]
+async fn cursor_fetch_follows_the_connection_that_opened_the_cursor() {
+    use splitrail::backend::relay::{relay_response, ResponseKind, Sink};
+    use splitrail::backend::{BackendConn, PoolKey};
+    use splitrail::protocol::PacketStream;
+
+    async fn run(addr: &str) -> Vec<Vec<u8>> {
+        let key = PoolKey::new("app".into(), Default::default(), 45);
+        let (mut conn, _) =
+            BackendConn::connect(0, addr, &key, "app", std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
+        let ok = conn
+            .prepare(b"SELECT seq FROM splitrail_test.seq_1_to_10")
+            .await;
+        // The SEQUENCE engine table lives in every database; fall back to a
+        // plain one if the lab lacks it.
+        let ok = match ok {
+            Ok(ok) => ok,
+            Err(_) => conn.prepare(b"SELECT seq FROM seq_1_to_10").await.unwrap(),
+        };
+        let id = ok.backend_id.to_le_bytes();
+        let (capture_end, reader_end) = tokio::io::duplex(1 << 20);
+        let mut capture = PacketStream::new(capture_end);
+        // EXECUTE with CURSOR_TYPE_READ_ONLY: metadata only, rows wait.
+        let execute = [&[0x17][..], &id, &[0x01, 1, 0, 0, 0]].concat();
+        conn.stream().send(0, &execute).await.unwrap();
+        let outcome = relay_response(
+            conn.stream(),
+            Sink::Client(&mut capture),
+            ResponseKind::Query,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_ne!(
+            outcome.last.status & 0x0040,
+            0,
+            "SERVER_STATUS_CURSOR_EXISTS"
+        );
+        for rows in [4u32, 100] {
+            let fetch = [&[0x1c][..], &id, &rows.to_le_bytes()].concat();
+            conn.stream().send(0, &fetch).await.unwrap();
+            relay_response(
+                conn.stream(),
+                Sink::Client(&mut capture),
+                ResponseKind::Rows,
+                false,
+            )
+            .await
+            .unwrap();
+        }
+        drop(capture);
+        let mut reader = PacketStream::new(reader_end);
+        let mut packets = Vec::new();
+        while let Some(p) = reader.read_packet().await.unwrap() {
+            packets.push(p.payload.to_vec());
+        }
+        packets
+    }
+
+    let proxy = start_proxy(config()).await;
+    let direct = run(&lab().r1).await;
+    let via_proxy = run(&proxy.addr.to_string()).await;
+    // 1 column count + 1 definition + EOF, then 4 rows + EOF, then 6 rows + EOF.
+    assert_eq!(direct.len(), 3 + 5 + 7, "{direct:?}");
+    assert_eq!(via_proxy, direct);
+}
