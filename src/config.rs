@@ -51,6 +51,9 @@ pub struct ProxyConfig {
     /// How long a node that failed a connect is skipped before it is tried
     /// again (until the health monitor takes over this job).
     pub retry_down_after_ms: u64,
+    /// Runtime threads: 1 = a single current-thread runtime, 0 = one
+    /// worker per core, N = N workers.
+    pub threads: usize,
     /// Server version announced to clients before any backend was reached.
     /// Once a backend answers, its own version string is announced.
     pub fallback_server_version: String,
@@ -65,6 +68,7 @@ impl Default for ProxyConfig {
             connect_timeout_ms: 1000,
             handshake_timeout_ms: 10_000,
             retry_down_after_ms: 5000,
+            threads: 0,
             fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
         }
     }

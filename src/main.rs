@@ -135,7 +135,21 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         Some(path) => Config::load(&path).with_context(|| format!("loading {}", path.display()))?,
         None => Config::embedded_default(),
     };
-    let runtime = tokio::runtime::Runtime::new()?;
+    // `proxy.threads = 1`: one current-thread runtime, no cross-thread
+    // wakeups; otherwise a multi-thread runtime with that many workers
+    // (0 = one per core). See docs/benchmarks.md for the measured choice.
+    let runtime = match config.proxy.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
     runtime.block_on(splitrail::run(config, shutdown_signal()))?;
     Ok(())
 }
