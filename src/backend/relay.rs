@@ -104,11 +104,7 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut relay = Relay {
-        backend,
-        outcome: Outcome::default(),
-        forwarded: false,
-    };
+    let mut relay = Relay::new(backend);
     match kind {
         ResponseKind::Single => {
             let p = relay.next(&mut sink).await?;
@@ -138,7 +134,15 @@ struct Relay<'a, B> {
     forwarded: bool,
 }
 
-impl<B: AsyncRead + AsyncWrite + Unpin> Relay<'_, B> {
+impl<'a, B: AsyncRead + AsyncWrite + Unpin> Relay<'a, B> {
+    fn new(backend: &'a mut PacketStream<B>) -> Self {
+        Relay {
+            backend,
+            outcome: Outcome::default(),
+            forwarded: false,
+        }
+    }
+
     /// Reads the next backend packet and forwards it.
     async fn next<C: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
@@ -339,11 +343,7 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut relay = Relay {
-        backend,
-        outcome: Outcome::default(),
-        forwarded: false,
-    };
+    let mut relay = Relay::new(backend);
     let first = match relay.backend.read_packet().await {
         Ok(Some(p)) => p,
         Ok(None) => return Err(relay.broken(io::ErrorKind::UnexpectedEof.into())),

@@ -488,14 +488,7 @@ impl Session {
         let client_id = self.stmts.peek_next_id();
         let node = self.backends[i].node;
         let deprecate_eof = self.backends[i].deprecate_eof();
-        if let Err(source) = self.backends[i].stream().send(0, &payload).await {
-            self.drop_conn(i);
-            return Err(SessionError::BackendLost {
-                node,
-                retryable: true,
-                source,
-            });
-        }
+        self.send_command(i, &payload).await?;
         let result = relay::relay_prepare_response(
             self.backends[i].stream(),
             Sink::Client(&mut self.client),
@@ -998,18 +991,7 @@ impl Session {
         let node = self.backends[i].node;
         let deprecate_eof = self.backends[i].deprecate_eof();
         let started = std::time::Instant::now();
-        let stream = self.backends[i].stream();
-        stream.queue_payload(0, payload);
-        if let Err(source) = stream.flush().await {
-            // The command did not fully reach the server, so it cannot
-            // have run.
-            self.drop_conn(i);
-            return Err(SessionError::BackendLost {
-                node,
-                retryable: true,
-                source,
-            });
-        }
+        self.send_command(i, payload).await?;
         let relay = relay::relay_response(
             self.backends[i].stream(),
             Sink::Client(&mut self.client),
@@ -1055,6 +1037,24 @@ impl Session {
                 Ok(outcome)
             }
             Err(e) => self.relay_failed(i, e).await,
+        }
+    }
+
+    /// Writes a command (sequence 0) to connection `i`. A write that fails
+    /// means the command did not fully reach the server, so it cannot have
+    /// run: the caller may send it elsewhere.
+    async fn send_command(&mut self, i: usize, payload: &[u8]) -> Result<(), SessionError> {
+        let node = self.backends[i].node;
+        match self.backends[i].stream().send(0, payload).await {
+            Ok(_) => Ok(()),
+            Err(source) => {
+                self.drop_conn(i);
+                Err(SessionError::BackendLost {
+                    node,
+                    retryable: true,
+                    source,
+                })
+            }
         }
     }
 
