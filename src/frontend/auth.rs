@@ -4,7 +4,7 @@
 //! with the password from the config we compute the same and compare in
 //! constant time.
 
-use mysql_common::scramble::scramble_native;
+use mysql_common::scramble::{scramble_native, scramble_sha256};
 use rand::Rng;
 
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
@@ -27,6 +27,18 @@ pub fn verify_native(scramble: &[u8; 20], password: &str, token: &[u8]) -> bool 
         return token.is_empty();
     }
     match scramble_native(scramble, password.as_bytes()) {
+        Some(expected) => constant_time_eq(&expected, token),
+        None => false,
+    }
+}
+
+/// True when `token` is the caching_sha2_password proof of `password` for
+/// this `scramble`: XOR(SHA256(pw), SHA256(SHA256(SHA256(pw)), scramble)).
+pub fn verify_sha2(scramble: &[u8; 20], password: &str, token: &[u8]) -> bool {
+    if password.is_empty() {
+        return token.is_empty();
+    }
+    match scramble_sha256(scramble, password.as_bytes()) {
         Some(expected) => constant_time_eq(&expected, token),
         None => false,
     }
@@ -106,6 +118,15 @@ mod tests {
             parse_native_hash("*ZZCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"),
             None
         );
+    }
+
+    #[test]
+    fn sha2_proofs() {
+        let scramble = new_scramble();
+        let token = scramble_sha256(&scramble, b"app").unwrap();
+        assert!(verify_sha2(&scramble, "app", &token));
+        assert!(!verify_sha2(&scramble, "App", &token));
+        assert!(!verify_sha2(&scramble, "app", &token[..31]));
     }
 
     #[test]

@@ -19,6 +19,15 @@ use std::io;
 const MAX_HANDSHAKE_PACKET: usize = 64 * 1024;
 const UTF8MB4_GENERAL_CI: u8 = 45;
 
+/// How the client's password proof is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Native,
+    Sha2,
+    /// Ask the client to start again with mysql_native_password.
+    Switch,
+}
+
 /// A client that passed authentication.
 #[derive(Debug)]
 pub struct Login {
@@ -132,28 +141,41 @@ pub async fn handshake(
         .filter(|d| !d.is_empty())
         .map(|d| String::from_utf8_lossy(d).into_owned());
 
-    // The proof must be for mysql_native_password and our scramble; a
-    // client that started with another plugin is asked to switch.
+    // The proof must be for mysql_native_password, or caching_sha2_password
+    // (MySQL 8 clients' default) when the user's password is known: we can
+    // then check the SHA-256 proof directly, which is its "fast auth" path,
+    // with no TLS or RSA needed. Any other start is asked to switch to
+    // mysql_native_password.
+    let user = find_user(parsed.user());
     let mut token = parsed.scramble_buf().to_vec();
-    let uses_native = matches!(
-        parsed.auth_plugin(),
-        None | Some(AuthPlugin::MysqlNativePassword)
-    );
-    if !uses_native {
+    let sha2_checkable = user.as_ref().is_some_and(|u| u.password_hash.is_empty());
+    let method = match parsed.auth_plugin() {
+        None | Some(AuthPlugin::MysqlNativePassword) => Method::Native,
+        // A client whose default plugin differs from the one we announced
+        // may send no proof at all: then it switches too.
+        Some(AuthPlugin::CachingSha2Password) if sha2_checkable && token.len() == 32 => {
+            Method::Sha2
+        }
+        Some(_) => Method::Switch,
+    };
+    if method == Method::Switch {
         if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
             return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
         }
         (token, seq) = switch_to_native(client, seq, &scramble).await?;
     }
-
-    let user = find_user(parsed.user());
-    let authenticated = user
-        .as_ref()
-        .is_some_and(|u| auth::verify_user(u, &scramble, &token));
+    let authenticated = user.as_ref().is_some_and(|u| match method {
+        Method::Sha2 => auth::verify_sha2(&scramble, &u.password, &token),
+        _ => auth::verify_user(u, &scramble, &token),
+    });
     let Some(user) = user.filter(|_| authenticated) else {
         let err = MySqlError::access_denied(&user_name, peer_host, !token.is_empty());
         return Err(send_rejection(client, seq, err).await);
     };
+    if method == Method::Sha2 {
+        // AuthMoreData "fast_auth_success"; the OK follows.
+        seq = client.send(seq, &[0x01, 0x03]).await?;
+    }
 
     // A client uses MariaDB's extended capabilities only when it cleared
     // CLIENT_MYSQL (CLIENT_LONG_PASSWORD) itself.
