@@ -48,6 +48,9 @@ pub struct ProxyConfig {
     pub connect_timeout_ms: u64,
     /// A client must finish its handshake within this time.
     pub handshake_timeout_ms: u64,
+    /// A client silent this long between commands is disconnected
+    /// (0 = never), like the server's wait_timeout.
+    pub client_idle_timeout_ms: u64,
     /// How long a node that failed a connect is skipped before it is tried
     /// again (until the health monitor takes over this job).
     pub retry_down_after_ms: u64,
@@ -67,6 +70,7 @@ impl Default for ProxyConfig {
             max_allowed_packet: 64 * 1024 * 1024,
             connect_timeout_ms: 1000,
             handshake_timeout_ms: 10_000,
+            client_idle_timeout_ms: 8 * 3600 * 1000,
             retry_down_after_ms: 5000,
             threads: 0,
             fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
@@ -77,6 +81,12 @@ impl Default for ProxyConfig {
 impl ProxyConfig {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// `None` when idle clients are never disconnected.
+    pub fn client_idle_timeout(&self) -> Option<Duration> {
+        (self.client_idle_timeout_ms > 0)
+            .then(|| Duration::from_millis(self.client_idle_timeout_ms))
     }
 
     pub fn handshake_timeout(&self) -> Duration {
@@ -229,6 +239,10 @@ pub struct UserConfig {
     /// Overrides `routing.consistency` for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<Consistency>,
+    /// Connections this user may hold at once (0 = no limit beyond
+    /// `proxy.max_connections`); more get error 1203.
+    #[serde(default)]
+    pub max_connections: usize,
 }
 
 impl UserConfig {

@@ -56,6 +56,9 @@ pub struct Context {
     pub state_file: StateFile,
     /// Statement classification with its parser-fallback cache.
     pub classifier: router::Classifier,
+    /// Connected sessions per user, for `users.max_connections`. A std
+    /// Mutex held only to bump a counter at login and logout.
+    user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     next_connection_id: AtomicU32,
 }
 
@@ -98,12 +101,31 @@ impl Context {
             metrics,
             state_file,
             classifier: router::Classifier::new(CLASSIFIER_CACHE),
+            user_connections: Default::default(),
             next_connection_id: AtomicU32::new(1),
         }
     }
 
     pub fn next_connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a session of `user` against its `max_connections`; `None` when
+    /// the user is at its limit. The slot is released when the guard drops.
+    pub fn admit_user(self: &Arc<Self>, user: &UserConfig) -> Option<UserSlot> {
+        let mut counts = self
+            .user_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(user.name.clone()).or_insert(0);
+        if user.max_connections > 0 && *count >= user.max_connections {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot {
+            ctx: Arc::clone(self),
+            user: user.name.clone(),
+        })
     }
 
     pub fn user(&self, name: &[u8]) -> Option<UserConfig> {
@@ -143,6 +165,25 @@ impl Context {
             fresh.users.len(),
             fresh.nodes.len()
         ))
+    }
+}
+
+/// A session's place in its user's connection count.
+pub struct UserSlot {
+    ctx: Arc<Context>,
+    user: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .ctx
+            .user_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+        }
     }
 }
 

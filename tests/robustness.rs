@@ -182,3 +182,45 @@ async fn a_burst_of_wrong_passwords_is_refused_and_good_clients_are_unaffected()
         .sum();
     assert!(conns <= 4, "backend connections after the burst: {conns}");
 }
+
+#[tokio::test]
+async fn idle_clients_are_disconnected_after_the_idle_timeout() {
+    let mut cfg = config();
+    cfg.proxy.client_idle_timeout_ms = 300;
+    let proxy = start_proxy(cfg).await;
+    let mut conn = proxy.conn().await;
+    assert!(server_id(&mut conn).await > 0);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        mysql_async::prelude::Queryable::query_drop(&mut conn, "SELECT 1")
+            .await
+            .is_err(),
+        "an idle client must have been disconnected"
+    );
+}
+
+#[tokio::test]
+async fn a_user_over_its_connection_limit_gets_1203() {
+    let mut cfg = config();
+    cfg.users[0].max_connections = 2;
+    let proxy = start_proxy(cfg).await;
+    let first = proxy.conn().await;
+    let _second = proxy.conn().await;
+    let err = mysql_async::Conn::new(mysql_async::Opts::from_url(&proxy.url(None)).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(server_error_code(&err), Some(1203), "{err}");
+    // A slot frees when a session ends.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match mysql_async::Conn::new(mysql_async::Opts::from_url(&proxy.url(None)).unwrap()).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(server_error_code(&e), Some(1203));
+                assert!(std::time::Instant::now() < deadline, "slot never freed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

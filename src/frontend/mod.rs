@@ -63,6 +63,12 @@ pub async fn serve_client(
                 }
             };
         tracing::debug!(user = %login.user.name, "login accepted");
+        let Some(_slot) = ctx.admit_user(&login.user) else {
+            let err = MySqlError::too_many_user_connections(&login.user.name);
+            tracing::info!(error = %err, "login refused");
+            let _ = client.send(login.next_seq, &err.to_packet()).await;
+            return;
+        };
         let mut session = Session::new(Arc::clone(&ctx), client, &login, peer_host.clone());
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {
@@ -111,8 +117,14 @@ async fn command_loop(
 ) {
     let max_packet = ctx.config.proxy.max_allowed_packet;
     loop {
+        let idle_limit = ctx.config.proxy.client_idle_timeout();
         let read = tokio::select! {
             read = session.client.read_payload(max_packet) => read,
+            // Like the server's wait_timeout: a silent client is let go.
+            _ = idle(idle_limit) => {
+                tracing::debug!("client idle too long: disconnected");
+                return;
+            }
             _ = shutdown.recv() => {
                 let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
                 return;
@@ -174,5 +186,13 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// Completes after `limit`, or never without one.
+async fn idle(limit: Option<std::time::Duration>) {
+    match limit {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }

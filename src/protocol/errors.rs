@@ -136,6 +136,15 @@ impl MySqlError {
         Self::new(1040, b"08004", "Too many connections")
     }
 
+    /// ER_TOO_MANY_USER_CONNECTIONS.
+    pub fn too_many_user_connections(user: &str) -> Self {
+        Self::new(
+            1203,
+            b"42000",
+            format!("User {user} already has more than 'max_user_connections' active connections"),
+        )
+    }
+
     /// ER_HANDSHAKE_ERROR.
     pub fn bad_handshake() -> Self {
         Self::new(1043, b"08S01", "Bad handshake")
