@@ -751,6 +751,9 @@ def machine_facts():
         "rustc": sh("rustc -V"),
         "git": sh(f"git -C {ROOT} rev-parse --short HEAD")
         + (" (+ uncommitted changes)" if sh(f"git -C {ROOT} status --porcelain -- src Cargo.toml Cargo.lock") else ""),
+        "splitrail_built": time.strftime(
+            "%Y-%m-%d %H:%M:%S %Z", time.localtime(os.path.getmtime(SPLITRAIL_BIN))
+        ),
         "lscpu": lscpu,
         "free": sh("free -m"),
     }

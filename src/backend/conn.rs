@@ -136,8 +136,21 @@ impl BackendError {
     /// True when the node itself looks unreachable (as opposed to alive but
     /// refusing us): the case that triggers failover.
     pub fn is_unreachable(&self) -> bool {
-        !matches!(self, BackendError::Refused(_))
+        match self {
+            BackendError::Refused(_) => false,
+            // Out of file descriptors or local ports is our problem, not the
+            // node's: failing over would move writes for no reason (seen at
+            // ~6,700 idle clients under a 20,000-descriptor limit).
+            BackendError::Connect { source, .. } => !is_local_exhaustion(source),
+            _ => true,
+        }
     }
+}
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL: this process or host ran
+/// out of something; the remote node may be perfectly fine.
+fn is_local_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12 | 99))
 }
 
 /// A command splitrail sent on its own behalf failed.
@@ -571,4 +584,23 @@ pub async fn probe_greeting(addr: &str, timeout: Duration) -> Option<ServerGreet
         Some(ServerGreeting::of(&greeting))
     };
     tokio::time::timeout(timeout, probe).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod local_exhaustion_tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_is_not_a_dead_node() {
+        let emfile = BackendError::Connect {
+            addr: "m1".into(),
+            source: io::Error::from_raw_os_error(24),
+        };
+        assert!(!emfile.is_unreachable());
+        let refused = BackendError::Connect {
+            addr: "m1".into(),
+            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+        };
+        assert!(refused.is_unreachable());
+    }
 }
