@@ -420,10 +420,9 @@ impl BackendConn {
 
     /// Selects `db` as the default database (COM_INIT_DB).
     pub async fn init_db(&mut self, db: &str) -> Result<OkInfo, CommandError> {
-        let mut payload = Vec::with_capacity(db.len() + 1);
-        payload.push(command::INIT_DB);
-        payload.extend_from_slice(db.as_bytes());
-        let ok = self.simple_command(&payload).await?;
+        let ok = self
+            .simple_command(&command_payload(command::INIT_DB, db.as_bytes()))
+            .await?;
         self.db = Some(db.to_string());
         Ok(ok)
     }
@@ -440,13 +439,18 @@ impl BackendConn {
         Ok(())
     }
 
+    /// Sends command byte `cmd` followed by `body` as a new command.
+    async fn send_command(&mut self, cmd: u8, body: &[u8]) -> io::Result<()> {
+        self.stream
+            .send(0, &command_payload(cmd, body))
+            .await
+            .map(drop)
+    }
+
     /// Prepares `sql` here on splitrail's own behalf (a statement the
     /// client prepared elsewhere and now executes on this connection).
     pub async fn prepare(&mut self, sql: &[u8]) -> Result<super::relay::PrepareOk, CommandError> {
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(command::STMT_PREPARE);
-        payload.extend_from_slice(sql);
-        self.stream.send(0, &payload).await?;
+        self.send_command(command::STMT_PREPARE, sql).await?;
         let deprecate_eof = self.deprecate_eof();
         let outcome = super::relay::relay_prepare_response(
             &mut self.stream,
@@ -454,11 +458,7 @@ impl BackendConn {
             None,
             deprecate_eof,
         )
-        .await
-        .map_err(|e| match e {
-            super::relay::RelayError::Backend { source, .. } => CommandError::Io(source),
-            super::relay::RelayError::Client(source) => CommandError::Io(source),
-        })?;
+        .await?;
         match outcome {
             Ok(ok) => Ok(ok),
             Err(err) => Err(CommandError::Server(err)),
@@ -468,10 +468,7 @@ impl BackendConn {
     /// Runs a query on splitrail's own behalf and returns the first column
     /// of its first row, as text (`None` for SQL NULL or no row).
     pub async fn query_scalar(&mut self, sql: &str) -> Result<Option<String>, CommandError> {
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(command::QUERY);
-        payload.extend_from_slice(sql.as_bytes());
-        self.stream.send(0, &payload).await?;
+        self.send_command(command::QUERY, sql.as_bytes()).await?;
         let eof_after_columns = !self.deprecate_eof();
         let first = self.next_reply().await?;
         if let Some(err) = packets::parse_err(&first.payload) {
@@ -518,10 +515,7 @@ impl BackendConn {
 
     /// Runs one statement on splitrail's own behalf, discarding any rows.
     pub async fn run_sql(&mut self, sql: &[u8]) -> Result<OkInfo, CommandError> {
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(command::QUERY);
-        payload.extend_from_slice(sql);
-        self.stream.send(0, &payload).await?;
+        self.send_command(command::QUERY, sql).await?;
         let deprecate_eof = self.deprecate_eof();
         let outcome = super::relay::relay_response(
             &mut self.stream,
@@ -529,14 +523,26 @@ impl BackendConn {
             super::relay::ResponseKind::Query,
             deprecate_eof,
         )
-        .await
-        .map_err(|e| match e {
-            super::relay::RelayError::Backend { source, .. } => CommandError::Io(source),
-            super::relay::RelayError::Client(source) => CommandError::Io(source),
-        })?;
+        .await?;
         match outcome.error {
             Some(err) => Err(CommandError::Server(err)),
             None => Ok(outcome.last),
+        }
+    }
+}
+
+fn command_payload(cmd: u8, body: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(body.len() + 1);
+    payload.push(cmd);
+    payload.extend_from_slice(body);
+    payload
+}
+
+impl From<super::relay::RelayError> for CommandError {
+    fn from(e: super::relay::RelayError) -> Self {
+        match e {
+            super::relay::RelayError::Backend { source, .. }
+            | super::relay::RelayError::Client(source) => CommandError::Io(source),
         }
     }
 }

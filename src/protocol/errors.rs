@@ -93,15 +93,6 @@ impl MySqlError {
         Self::new(1047, b"08S01", format!("Unknown command 0x{command:02x}"))
     }
 
-    /// ER_UNSUPPORTED_PS: prepared statements arrive with the routing contract.
-    pub fn unsupported(what: &str) -> Self {
-        Self::new(
-            1235,
-            b"42000",
-            format!("This version of splitrail doesn't yet support '{what}'"),
-        )
-    }
-
     /// ER_UNKNOWN_STMT_HANDLER. `function` is the server's name for the
     /// command, as in its own message (mysqld_stmt_execute, …).
     pub fn unknown_statement(id: u32, function: &str) -> Self {

@@ -736,31 +736,10 @@ impl Session {
         }
         match route {
             Route::Writer => self.writer_conn().await,
-            Route::Replica => {
-                if !self.replicas_allowed() {
-                    return self.writer_conn().await;
-                }
-                let mut tried = Vec::new();
-                loop {
-                    let pick = {
-                        let snap = self.ctx.topology.load();
-                        self.ctx
-                            .topology
-                            .pick_replica(&snap, &tried, |id| self.held(id).is_some())
-                    };
-                    let Some(node) = pick else {
-                        return self.writer_conn().await;
-                    };
-                    if let Ok(i) = self.conn_for(node).await {
-                        if !self.caught_up(i).await {
-                            return self.writer_conn().await;
-                        }
-                        return Ok(i);
-                    }
-                    // Allocates only when a replica failed.
-                    tried.push(node);
-                }
-            }
+            Route::Replica => match self.replica_conn(&mut Vec::new()).await {
+                Some(i) => Ok(i),
+                None => self.writer_conn().await,
+            },
             Route::Previous => match self.last_node.and_then(|n| self.held(n)) {
                 Some(i) => Ok(i),
                 None => self.writer_conn().await,
@@ -809,37 +788,42 @@ impl Session {
         payload: &[u8],
         kind: ResponseKind,
     ) -> Result<Outcome, SessionError> {
-        if !self.replicas_allowed() {
-            return self.run_on_writer(payload, kind).await;
-        }
         let mut tried: Vec<NodeId> = Vec::new();
         loop {
-            let pick = {
-                let snap = self.ctx.topology.load();
-                self.ctx
-                    .topology
-                    .pick_replica(&snap, &tried, |id| self.held(id).is_some())
-            };
-            // No replica left: the writer serves the read.
-            let Some(node) = pick else {
+            let Some(i) = self.replica_conn(&mut tried).await else {
                 return self.run_on_writer(payload, kind).await;
             };
-            let Ok(i) = self.conn_for(node).await else {
-                // Allocates only when a replica failed.
-                tried.push(node);
-                continue;
-            };
-            if !self.caught_up(i).await {
-                return self.run_on_writer(payload, kind).await;
-            }
+            let node = self.backends[i].node;
             match self.send_and_relay(i, payload, kind).await {
                 // A read that failed before the client saw anything is
                 // safe to run elsewhere.
                 Err(SessionError::BackendLost { .. }) => {
+                    // Allocates only when a replica failed.
                     tried.push(node);
-                    continue;
                 }
                 other => return other,
+            }
+        }
+    }
+
+    /// A replica connection that may serve this session's next read,
+    /// skipping `tried` (and adding replicas that fail to it); `None` when
+    /// the read belongs on the writer: read-your-writes says so, no replica
+    /// is usable, or the chosen one has not caught up in time.
+    async fn replica_conn(&mut self, tried: &mut Vec<NodeId>) -> Option<usize> {
+        if !self.replicas_allowed() {
+            return None;
+        }
+        loop {
+            let node = {
+                let snap = self.ctx.topology.load();
+                self.ctx
+                    .topology
+                    .pick_replica(&snap, tried, |id| self.held(id).is_some())
+            }?;
+            match self.conn_for(node).await {
+                Ok(i) => return self.caught_up(i).await.then_some(i),
+                Err(_) => tried.push(node),
             }
         }
     }
