@@ -27,6 +27,10 @@ pub struct Config {
     #[serde(default)]
     pub routing: RoutingConfig,
     #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub backend_tls: BackendTlsConfig,
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
@@ -149,6 +153,57 @@ impl std::fmt::Debug for AdminConfig {
     }
 }
 
+/// TLS towards clients: splitrail offers it when a certificate is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain presented to clients; empty: no TLS offered.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of that certificate.
+    pub key_file: String,
+    /// Refuse every login that did not upgrade to TLS (error 3159), like
+    /// the server's require_secure_transport.
+    pub require: bool,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+}
+
+/// How splitrail connects to backends, after MySQL's `--ssl-mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendTlsMode {
+    /// Plain TCP.
+    #[default]
+    Disabled,
+    /// Encrypted; the server's certificate is not checked.
+    Required,
+    /// Encrypted; the certificate must chain to `ca_file`.
+    VerifyCa,
+    /// As `verify_ca`, and the certificate must name the node's host (or
+    /// `server_name`).
+    VerifyIdentity,
+}
+
+/// TLS towards backends (data path; the health monitor uses the same mode).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendTlsConfig {
+    pub mode: BackendTlsMode,
+    /// PEM CA certificate(s) the backends' certificates must chain to.
+    pub ca_file: String,
+    /// Client certificate presented to backends (for `REQUIRE X509`
+    /// accounts); empty: none.
+    pub cert_file: String,
+    pub key_file: String,
+    /// Name checked against every backend's certificate instead of the
+    /// host in its `addr` (`verify_identity` only).
+    pub server_name: String,
+}
+
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
@@ -243,6 +298,10 @@ pub struct UserConfig {
     /// `proxy.max_connections`); more get error 1203.
     #[serde(default)]
     pub max_connections: usize,
+    /// This user must log in over TLS (like `REQUIRE SSL`); a plain-TCP
+    /// login is refused with error 1045.
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 impl UserConfig {
@@ -346,6 +405,8 @@ impl std::fmt::Debug for UserConfig {
                 },
             )
             .field("consistency", &self.consistency)
+            .field("max_connections", &self.max_connections)
+            .field("require_tls", &self.require_tls)
             .finish()
     }
 }
@@ -464,6 +525,37 @@ impl Config {
         if self.proxy.max_allowed_packet < 1024 {
             return invalid("proxy.max_allowed_packet must be at least 1024".into());
         }
+        self.validate_tls()
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let tls = &self.tls;
+        if tls.cert_file.is_empty() != tls.key_file.is_empty() {
+            return invalid("tls.cert_file and tls.key_file go together".into());
+        }
+        let tls_required = tls.require || self.users.iter().any(|u| u.require_tls);
+        if tls_required && !tls.enabled() {
+            return invalid(
+                "tls.require or a user's require_tls needs tls.cert_file and tls.key_file".into(),
+            );
+        }
+        let backend = &self.backend_tls;
+        if backend.cert_file.is_empty() != backend.key_file.is_empty() {
+            return invalid("backend_tls.cert_file and backend_tls.key_file go together".into());
+        }
+        let verifies = matches!(
+            backend.mode,
+            BackendTlsMode::VerifyCa | BackendTlsMode::VerifyIdentity
+        );
+        if verifies && backend.ca_file.is_empty() {
+            return invalid("backend_tls.mode verify_ca/verify_identity needs ca_file".into());
+        }
+        // Load the files now: a bad path is a config error at start-up (and
+        // in `splitrail check`), not a failure on the first connection.
+        crate::tls::acceptor(tls).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        crate::tls::BackendTls::from_config(backend)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ pub mod monitor;
 pub mod protocol;
 pub mod router;
 pub mod session;
+pub mod tls;
 pub mod topology;
 
 use admin::metrics::Metrics;
@@ -56,6 +57,8 @@ pub struct Context {
     pub state_file: StateFile,
     /// Statement classification with its parser-fallback cache.
     pub classifier: router::Classifier,
+    /// Offered to clients when `[tls]` names a certificate.
+    pub tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     /// Connected sessions per user, for `users.max_connections`. A std
     /// Mutex held only to bump a counter at login and logout.
     user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
@@ -63,7 +66,8 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Config) -> Context {
+    /// Fails only when the TLS certificates or keys cannot be loaded.
+    pub fn new(config: Config) -> Result<Context, tls::TlsSetupError> {
         let topology = Topology::new(&config);
         let metrics = {
             let snap = topology.load();
@@ -87,14 +91,17 @@ impl Context {
             gauges,
             config.pool.max_idle_per_node,
             config.proxy.connect_timeout(),
+            tls::BackendTls::from_config(&config.backend_tls)?,
         ));
+        let tls_acceptor = tls::acceptor(&config.tls)?;
         let state_file = StateFile::new(&config.admin.state_file);
         if let Some(saved) = state_file.load() {
             let marks: Vec<_> = saved.marks.into_iter().collect();
             topology.restore(&marks, saved.writer.as_deref());
         }
-        Context {
+        Ok(Context {
             users: ArcSwap::from_pointee(config.users.clone()),
+            tls_acceptor,
             config,
             topology,
             pools,
@@ -103,7 +110,7 @@ impl Context {
             classifier: router::Classifier::new(CLASSIFIER_CACHE),
             user_connections: Default::default(),
             next_connection_id: AtomicU32::new(1),
-        }
+        })
     }
 
     pub fn next_connection_id(&self) -> u32 {
@@ -208,7 +215,9 @@ impl Server {
             "" => None,
             addr => Some(bind(addr, "admin.listen").await?),
         };
-        let ctx = Arc::new(Context::new(config));
+        let ctx = Context::new(config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let ctx = Arc::new(ctx);
         // Clients decide what the server supports from its version string
         // (e.g. whether COM_RESET_CONNECTION exists), so learn the real one
         // before accepting anyone. Bounded by connect_timeout per node.

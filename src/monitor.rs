@@ -6,11 +6,12 @@
 //! the node is down; after `up_after` good ones it is up again. Verdicts are
 //! published to the topology, which moves the writer role when needed.
 
+use crate::config::{BackendTlsConfig, BackendTlsMode};
 use crate::config::{MonitorConfig, Role};
 use crate::topology::{Node, ProbeVerdict, Replication};
 use crate::Context;
 use mysql_async::prelude::*;
-use mysql_async::{Conn, OptsBuilder, Row, Value};
+use mysql_async::{ClientIdentity, Conn, OptsBuilder, Row, SslOpts, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -34,6 +35,7 @@ struct Observation {
 
 async fn watch(ctx: Arc<Context>, node: Node) {
     let cfg = ctx.config.monitor.clone();
+    let tls = ctx.config.backend_tls.clone();
     let interval = Duration::from_millis(cfg.interval_ms);
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let mut conn: Option<Conn> = None;
@@ -46,7 +48,8 @@ async fn watch(ctx: Arc<Context>, node: Node) {
     let mut last_tick = Instant::now();
     loop {
         ticker.tick().await;
-        let result = match tokio::time::timeout(timeout, check(&mut conn, &node, &cfg)).await {
+        let result = match tokio::time::timeout(timeout, check(&mut conn, &node, &cfg, &tls)).await
+        {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {timeout:?}")),
         };
@@ -101,9 +104,10 @@ async fn check(
     conn: &mut Option<Conn>,
     node: &Node,
     cfg: &MonitorConfig,
+    tls: &BackendTlsConfig,
 ) -> Result<Observation, String> {
     if conn.is_none() {
-        *conn = Some(connect(node, cfg).await.map_err(|e| e.to_string())?);
+        *conn = Some(connect(node, cfg, tls).await.map_err(|e| e.to_string())?);
     }
     let Some(c) = conn.as_mut() else {
         return Err("no connection".into());
@@ -124,7 +128,40 @@ async fn check(
     Ok(seen)
 }
 
-async fn connect(node: &Node, cfg: &MonitorConfig) -> Result<Conn, mysql_async::Error> {
+/// The monitor's TLS settings, from `[backend_tls]`: the monitor reaches
+/// nodes the way the data path does.
+fn ssl_opts(tls: &BackendTlsConfig) -> Option<SslOpts> {
+    let path = |p: &str| std::path::PathBuf::from(p).into();
+    let mut opts = SslOpts::default();
+    match tls.mode {
+        BackendTlsMode::Disabled => return None,
+        BackendTlsMode::Required => opts = opts.with_danger_accept_invalid_certs(true),
+        BackendTlsMode::VerifyCa => {
+            opts = opts
+                .with_root_certs(vec![path(&tls.ca_file)])
+                .with_danger_skip_domain_validation(true)
+        }
+        BackendTlsMode::VerifyIdentity => {
+            opts = opts.with_root_certs(vec![path(&tls.ca_file)]);
+            if !tls.server_name.is_empty() {
+                opts = opts.with_danger_tls_hostname_override(Some(tls.server_name.clone()));
+            }
+        }
+    }
+    if !tls.cert_file.is_empty() {
+        opts = opts.with_client_identity(Some(ClientIdentity::new(
+            path(&tls.cert_file),
+            path(&tls.key_file),
+        )));
+    }
+    Some(opts.with_disable_built_in_roots(true))
+}
+
+async fn connect(
+    node: &Node,
+    cfg: &MonitorConfig,
+    tls: &BackendTlsConfig,
+) -> Result<Conn, mysql_async::Error> {
     let (host, port) = node
         .addr
         .rsplit_once(':')
@@ -135,7 +172,8 @@ async fn connect(node: &Node, cfg: &MonitorConfig) -> Result<Conn, mysql_async::
         .user(Some(cfg.user.clone()))
         .pass(Some(cfg.password.clone()))
         .prefer_socket(false)
-        .stmt_cache_size(0);
+        .stmt_cache_size(0)
+        .ssl_opts(ssl_opts(tls));
     Conn::new(opts).await
 }
 

@@ -144,6 +144,7 @@ async fn unknown_statement_id_is_an_error_not_a_hang() {
         &key,
         "app",
         std::time::Duration::from_secs(5),
+        None,
     )
     .await
     .unwrap();
@@ -167,10 +168,16 @@ async fn cursor_fetch_follows_the_connection_that_opened_the_cursor() {
 
     async fn run(addr: &str) -> Vec<Vec<u8>> {
         let key = PoolKey::new("app".into(), Default::default(), 45);
-        let (mut conn, _) =
-            BackendConn::connect(0, addr, &key, "app", std::time::Duration::from_secs(5))
-                .await
-                .unwrap();
+        let (mut conn, _) = BackendConn::connect(
+            0,
+            addr,
+            &key,
+            "app",
+            std::time::Duration::from_secs(5),
+            None,
+        )
+        .await
+        .unwrap();
         let ok = conn
             .prepare(b"SELECT seq FROM splitrail_test.seq_1_to_10")
             .await;

@@ -99,6 +99,7 @@ async fn ten_thousand_malformed_packets_leave_the_proxy_serving() {
                     &key,
                     "app",
                     Duration::from_secs(5),
+                    None,
                 )
                 .await
                 else {
@@ -157,6 +158,7 @@ async fn a_burst_of_wrong_passwords_is_refused_and_good_clients_are_unaffected()
                 &key,
                 &wrong,
                 Duration::from_secs(20),
+                None,
             )
             .await
             {

@@ -8,10 +8,13 @@
 
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::PacketStream;
+use crate::tls::{BackendTls, Stream};
 use crate::topology::NodeId;
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
 use mysql_common::io::ParseBuf;
-use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
+use mysql_common::packets::{
+    AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse, SslRequest,
+};
 use mysql_common::proto::MySerialize;
 use std::collections::HashMap;
 use std::io;
@@ -215,8 +218,10 @@ impl BackendConn {
         key: &PoolKey,
         password: &str,
         timeout: Duration,
+        tls: Option<&BackendTls>,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
-        match tokio::time::timeout(timeout, Self::connect_inner(node, addr, key, password)).await {
+        let connect = Self::connect_inner(node, addr, key, password, tls);
+        match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result,
             Err(_) => Err(BackendError::Timeout {
                 addr: addr.to_string(),
@@ -230,6 +235,7 @@ impl BackendConn {
         addr: &str,
         key: &PoolKey,
         password: &str,
+        tls: Option<&BackendTls>,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
         let tcp = TcpStream::connect(addr)
             .await
@@ -240,7 +246,7 @@ impl BackendConn {
         // Without TCP_NODELAY every small response waits for Nagle's delayed
         // ACK (~40 ms on Linux).
         tcp.set_nodelay(true)?;
-        let mut stream = PacketStream::new(tcp);
+        let mut stream = PacketStream::new(Stream::Plain(tcp));
 
         let greeting_packet = stream
             .read_packet()
@@ -275,7 +281,39 @@ impl BackendConn {
             caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
         }
 
-        let nonce = greeting.nonce();
+        let mut seq = greeting_packet.seq.wrapping_add(1);
+        if let Some(tls) = tls {
+            if !server_caps.contains(CapabilityFlags::CLIENT_SSL) {
+                return Err(BackendError::Refused(ErrInfo {
+                    code: 2026,
+                    state: *b"HY000",
+                    message: format!(
+                        "splitrail: backend {addr} does not offer TLS but backend_tls.mode requires it"
+                    ),
+                }));
+            }
+            caps |= CapabilityFlags::CLIENT_SSL;
+            let mut request = Vec::with_capacity(32);
+            SslRequest::new(caps, MAX_PACKET_SIZE, key.collation)
+                .with_mariadb_capabilities(mariadb_caps)
+                .serialize(&mut request);
+            seq = stream.send(seq, &request).await?;
+            // A certificate the configured CA does not vouch for is a
+            // refusal, not a dead node: failing over would not help.
+            stream
+                .connect_tls(tls, addr)
+                .await
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::InvalidData => BackendError::Refused(ErrInfo {
+                        code: 2026,
+                        state: *b"HY000",
+                        message: format!("splitrail: TLS to backend {addr} failed: {e}"),
+                    }),
+                    _ => BackendError::Io(e),
+                })?;
+        }
+
+        let mut nonce = greeting.nonce();
         let plugin = greeting
             .auth_plugin()
             .map(|p| p.into_owned())
@@ -299,9 +337,7 @@ impl BackendConn {
         // connection must use the client's (byte 8: after the 4-byte flags
         // and the 4-byte max packet size).
         buf[8] = key.collation;
-        stream
-            .send(greeting_packet.seq.wrapping_add(1), &buf)
-            .await?;
+        stream.send(seq, &buf).await?;
 
         loop {
             let reply = stream
@@ -320,20 +356,34 @@ impl BackendConn {
                     let switch: AuthSwitchRequest = ParseBuf(&reply.payload)
                         .parse(())
                         .map_err(|e| BackendError::Protocol(format!("bad auth switch: {e}")))?;
-                    let data = auth_response(&switch.auth_plugin(), password, switch.plugin_data())?;
+                    nonce = switch.plugin_data().to_vec();
+                    let data = auth_response(&switch.auth_plugin(), password, &nonce)?;
                     stream.send(seq, &data).await?;
                 }
                 // caching_sha2_password "more data": 0x03 = fast auth
-                // succeeded (an OK follows), 0x04 = full authentication,
-                // which needs TLS or the server's RSA key.
+                // succeeded (an OK follows), 0x04 = full authentication:
+                // the password in clear over TLS, else RSA-encrypted with
+                // the server's public key, which we ask for (0x02).
                 Some(0x01) if reply.payload.get(1) == Some(&0x03) => continue,
-                Some(0x01) => {
-                    return Err(unsupported_auth(
-                        "caching_sha2_password full authentication (needs TLS or RSA) is not supported yet; \
-                         log in once with the mysql client to warm the server's cache, or use mysql_native_password",
+                Some(0x01) if reply.payload.get(1) == Some(&0x04) => {
+                    if stream.is_tls() {
+                        let mut clear = password.as_bytes().to_vec();
+                        clear.push(0);
+                        stream.send(seq, &clear).await?;
+                    } else {
+                        stream.send(seq, &[0x02]).await?;
+                    }
+                }
+                // The server's public key (PEM), after our 0x02.
+                Some(0x01) if !stream.is_tls() => {
+                    let sealed = encrypt_password(&reply.payload[1..], password, &nonce)?;
+                    stream.send(seq, &sealed).await?;
+                }
+                _ => {
+                    return Err(BackendError::Protocol(
+                        "unexpected packet during authentication".into(),
                     ))
                 }
-                _ => return Err(BackendError::Protocol("unexpected packet during authentication".into())),
             }
         }
 
@@ -454,7 +504,7 @@ impl BackendConn {
         let deprecate_eof = self.deprecate_eof();
         let outcome = super::relay::relay_prepare_response(
             &mut self.stream,
-            super::relay::Sink::<TcpStream>::Discard,
+            super::relay::Sink::<crate::tls::Stream>::Discard,
             None,
             deprecate_eof,
         )
@@ -519,7 +569,7 @@ impl BackendConn {
         let deprecate_eof = self.deprecate_eof();
         let outcome = super::relay::relay_response(
             &mut self.stream,
-            super::relay::Sink::<TcpStream>::Discard,
+            super::relay::Sink::<crate::tls::Stream>::Discard,
             super::relay::ResponseKind::Query,
             deprecate_eof,
         )
@@ -569,6 +619,36 @@ fn auth_response(
     }
 }
 
+/// caching_sha2_password over plain TCP: (password + NUL) XOR nonce,
+/// encrypted with the server's RSA public key (OAEP with SHA-1, what MySQL
+/// 8.0.5+ expects).
+fn encrypt_password(pem: &[u8], password: &str, nonce: &[u8]) -> Result<Vec<u8>, BackendError> {
+    use rsa::pkcs8::DecodePublicKey;
+    let pem = std::str::from_utf8(pem)
+        .map_err(|_| BackendError::Protocol("server public key is not PEM".into()))?;
+    let key = rsa::RsaPublicKey::from_public_key_pem(pem.trim_end_matches('\0'))
+        .or_else(|_| {
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            rsa::RsaPublicKey::from_pkcs1_pem(pem.trim_end_matches('\0'))
+        })
+        .map_err(|e| BackendError::Protocol(format!("bad server public key: {e}")))?;
+    let nonce = nonce.strip_suffix(&[0]).unwrap_or(nonce);
+    if nonce.is_empty() {
+        return Err(BackendError::Protocol("empty auth nonce".into()));
+    }
+    let mut plain = password.as_bytes().to_vec();
+    plain.push(0);
+    for (i, b) in plain.iter_mut().enumerate() {
+        *b ^= nonce[i % nonce.len()];
+    }
+    key.encrypt(
+        &mut rand::rngs::OsRng,
+        rsa::Oaep::new::<sha1::Sha1>(),
+        &plain,
+    )
+    .map_err(|e| unsupported_auth(&format!("RSA encryption of the password failed: {e}")))
+}
+
 /// The server is alive but wants an authentication splitrail cannot do:
 /// a refusal (reported to the client), never a reason to fail over.
 fn unsupported_auth(message: &str) -> BackendError {
@@ -584,7 +664,7 @@ fn unsupported_auth(message: &str) -> BackendError {
 pub async fn probe_greeting(addr: &str, timeout: Duration) -> Option<ServerGreeting> {
     let probe = async {
         let tcp = TcpStream::connect(addr).await.ok()?;
-        let mut stream = PacketStream::new(tcp);
+        let mut stream = PacketStream::new(Stream::Plain(tcp));
         let packet = stream.read_packet().await.ok()??;
         let greeting: HandshakePacket = ParseBuf(&packet.payload).parse(()).ok()?;
         Some(ServerGreeting::of(&greeting))

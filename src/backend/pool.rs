@@ -6,6 +6,7 @@
 //! background task so the returning session does not wait for it.
 
 use super::conn::{BackendConn, BackendError, PoolKey, ServerGreeting};
+use crate::tls::BackendTls;
 use crate::topology::Node;
 use prometheus::IntGauge;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,6 +21,8 @@ pub struct Pools {
     idle: Vec<Mutex<Vec<BackendConn>>>,
     max_idle_per_node: usize,
     connect_timeout: Duration,
+    /// TLS towards backends (`[backend_tls]`), if any.
+    tls: Option<BackendTls>,
     /// The first greeting any backend sent; what clients are shown.
     greeting: OnceLock<ServerGreeting>,
     /// Open connections per node (the `backend_connections` metric).
@@ -28,8 +31,14 @@ pub struct Pools {
 
 impl Pools {
     /// `open`: one gauge per node, counting its open connections.
-    pub fn new(open: Vec<IntGauge>, max_idle_per_node: usize, connect_timeout: Duration) -> Pools {
+    pub fn new(
+        open: Vec<IntGauge>,
+        max_idle_per_node: usize,
+        connect_timeout: Duration,
+        tls: Option<BackendTls>,
+    ) -> Pools {
         Pools {
+            tls,
             idle: open.iter().map(|_| Mutex::new(Vec::new())).collect(),
             max_idle_per_node,
             connect_timeout,
@@ -78,8 +87,15 @@ impl Pools {
                 timeout: self.connect_timeout,
             });
         }
-        let (mut conn, greeting) =
-            BackendConn::connect(node.id, &node.addr, key, password, self.connect_timeout).await?;
+        let (mut conn, greeting) = BackendConn::connect(
+            node.id,
+            &node.addr,
+            key,
+            password,
+            self.connect_timeout,
+            self.tls.as_ref(),
+        )
+        .await?;
         self.remember_greeting(greeting);
         conn.count_in(self.open[node.id].clone());
         Ok(conn)

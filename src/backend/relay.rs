@@ -13,7 +13,6 @@ use crate::protocol::packets::{self, ErrInfo, OkInfo};
 use crate::protocol::{Packet, PacketStream};
 use std::io;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 /// Which response format the command that was sent produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +41,7 @@ pub struct PrepareOk {
 const CURSOR_EXISTS: u16 = 0x0040;
 
 /// Where relayed packets go.
-pub enum Sink<'a, C = TcpStream> {
+pub enum Sink<'a, C = crate::tls::Stream> {
     Client(&'a mut PacketStream<C>),
     /// splitrail's own statements (state replay): read and drop.
     Discard,

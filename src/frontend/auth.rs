@@ -1,8 +1,10 @@
-//! Checking a client's password proof for `mysql_native_password`.
+//! Checking a client's password proof: `mysql_native_password`,
+//! `caching_sha2_password` fast auth (a SHA-256 proof) and its full
+//! authentication (the password itself, over TLS or RSA-encrypted).
 //!
-//! The client sends SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password)));
-//! with the password from the config we compute the same and compare in
-//! constant time.
+//! For mysql_native_password the client sends SHA1(password) XOR
+//! SHA1(scramble + SHA1(SHA1(password))); with the password from the config
+//! we compute the same and compare in constant time.
 
 use mysql_common::scramble::{scramble_native, scramble_sha256};
 use rand::Rng;
@@ -84,6 +86,74 @@ pub fn verify_user(user: &crate::config::UserConfig, scramble: &[u8; 20], token:
     }
 }
 
+/// Checks a password received in clear (caching_sha2_password full
+/// authentication) against `user`'s password or native hash.
+pub fn verify_cleartext(user: &crate::config::UserConfig, password: &[u8]) -> bool {
+    use sha1::{Digest, Sha1};
+    match parse_native_hash(&user.password_hash) {
+        Some(stage2) => constant_time_eq(&Sha1::digest(Sha1::digest(password)), &stage2),
+        None => constant_time_eq(user.password.as_bytes(), password),
+    }
+}
+
+/// The RSA key pair with which clients without TLS encrypt their password
+/// (caching_sha2_password's "request public key" exchange). Generated once
+/// per process, off the async threads, on first need, as MySQL does when it
+/// has no key files.
+pub async fn rsa_key() -> Option<&'static rsa::RsaPrivateKey> {
+    static KEY: tokio::sync::OnceCell<Option<rsa::RsaPrivateKey>> =
+        tokio::sync::OnceCell::const_new();
+    KEY.get_or_init(|| async {
+        let generated =
+            tokio::task::spawn_blocking(|| rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048))
+                .await;
+        match generated {
+            Ok(Ok(key)) => Some(key),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "RSA key generation failed");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "RSA key generation task failed");
+                None
+            }
+        }
+    })
+    .await
+    .as_ref()
+}
+
+/// The public half in the PEM form clients expect (SubjectPublicKeyInfo).
+pub fn public_key_pem(key: &rsa::RsaPrivateKey) -> Option<String> {
+    use rsa::pkcs8::EncodePublicKey;
+    key.to_public_key()
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .ok()
+}
+
+/// Decrypts a client's RSA-encrypted password: the client encrypts
+/// (password + NUL) XOR scramble (repeated) with OAEP/SHA-1 (MySQL ≥ 8.0.5;
+/// older clients use PKCS#1 v1.5). Returns the password without the NUL.
+pub fn decrypt_password(
+    key: &rsa::RsaPrivateKey,
+    scramble: &[u8; 20],
+    ciphertext: &[u8],
+) -> Option<Vec<u8>> {
+    let plain = key
+        .decrypt(rsa::Oaep::new::<sha1::Sha1>(), ciphertext)
+        .or_else(|_| key.decrypt(rsa::Pkcs1v15Encrypt, ciphertext))
+        .ok()?;
+    let mut password: Vec<u8> = plain
+        .iter()
+        .zip(scramble.iter().cycle())
+        .map(|(p, s)| p ^ s)
+        .collect();
+    if password.pop() != Some(0) {
+        return None;
+    }
+    Some(password)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -127,6 +197,50 @@ mod tests {
         assert!(verify_sha2(&scramble, "app", &token));
         assert!(!verify_sha2(&scramble, "App", &token));
         assert!(!verify_sha2(&scramble, "app", &token[..31]));
+    }
+
+    #[test]
+    fn cleartext_checks_password_or_hash() {
+        let mut user: crate::config::UserConfig =
+            toml::from_str("name = 'app'\npassword = 'app'").unwrap();
+        assert!(verify_cleartext(&user, b"app"));
+        assert!(!verify_cleartext(&user, b"App"));
+        assert!(!verify_cleartext(&user, b""));
+        user.password = "other-backend-password".into();
+        user.password_hash = "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3".into();
+        assert!(verify_cleartext(&user, b"app"));
+        assert!(!verify_cleartext(&user, b"other-backend-password"));
+    }
+
+    #[tokio::test]
+    async fn rsa_password_roundtrip_as_clients_encrypt_it() {
+        let key = rsa_key().await.expect("key generated");
+        let pem = public_key_pem(key).unwrap();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        let scramble = new_scramble();
+        // What libmysqlclient / PyMySQL do: XOR (pw + NUL) with the
+        // scramble, then RSA-OAEP(SHA-1) with the server's public key.
+        let mut plain = "s3cret-🔑".as_bytes().to_vec();
+        plain.push(0);
+        for (i, b) in plain.iter_mut().enumerate() {
+            *b ^= scramble[i % 20];
+        }
+        let public = key.to_public_key();
+        let sealed = public
+            .encrypt(
+                &mut rand::rngs::OsRng,
+                rsa::Oaep::new::<sha1::Sha1>(),
+                &plain,
+            )
+            .unwrap();
+        let password = decrypt_password(key, &scramble, &sealed).unwrap();
+        assert_eq!(password, "s3cret-🔑".as_bytes());
+        let other = new_scramble();
+        assert_ne!(
+            decrypt_password(key, &other, &sealed).as_deref(),
+            Some("s3cret-🔑".as_bytes())
+        );
+        assert_eq!(decrypt_password(key, &scramble, &sealed[1..]), None);
     }
 
     #[test]

@@ -18,14 +18,36 @@ use std::io;
 /// Handshake packets are small; anything bigger is not a handshake.
 const MAX_HANDSHAKE_PACKET: usize = 64 * 1024;
 const UTF8MB4_GENERAL_CI: u8 = 45;
+const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
+/// An SSL Request: capability flags, max packet size, collation, 23 zeros.
+const SSL_REQUEST_LEN: usize = 32;
 
-/// How the client's password proof is checked.
+/// How the client's password is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     Native,
-    Sha2,
+    /// caching_sha2_password fast auth: a SHA-256 proof of a password we
+    /// know in clear.
+    Sha2Fast,
+    /// caching_sha2_password full authentication: the client sends the
+    /// password itself, over TLS or RSA-encrypted (we only know its hash).
+    Sha2Full,
     /// Ask the client to start again with mysql_native_password.
     Switch,
+}
+
+/// What the greeting announces and what the listener demands.
+pub struct Settings<'a> {
+    pub connection_id: u32,
+    /// The backends' greeting (version, capabilities), once one was seen.
+    pub backend: Option<&'a ServerGreeting>,
+    pub fallback_version: &'a str,
+    /// Offered to clients when set.
+    pub tls: Option<&'a tokio_rustls::TlsAcceptor>,
+    /// Plain-TCP logins are refused.
+    pub require_tls: bool,
+    /// The client's address, for error messages.
+    pub peer_host: &'a str,
 }
 
 /// A client that passed authentication.
@@ -43,6 +65,8 @@ pub struct Login {
     pub next_seq: u8,
     /// The challenge of this connection; COM_CHANGE_USER proofs use it.
     pub scramble: [u8; 20],
+    /// The connection was upgraded to TLS.
+    pub tls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +80,12 @@ pub enum HandshakeError {
 
 /// Capabilities we offer: the basics we always need, the response-format
 /// flags (only those the backends have too, once we know them), and the
-/// connection-phase conveniences we handle ourselves. Deliberately absent:
-/// CLIENT_SSL (no TLS yet), CLIENT_COMPRESS, CLIENT_QUERY_ATTRIBUTES and
+/// connection-phase conveniences we handle ourselves, and CLIENT_SSL when a
+/// certificate is configured. Deliberately absent: CLIENT_COMPRESS,
+/// CLIENT_QUERY_ATTRIBUTES and
 /// CLIENT_OPTIONAL_RESULTSET_METADATA (they change the COM_QUERY or result
 /// format in ways the relay does not parse).
-fn offered_caps(backend: Option<&ServerGreeting>) -> CapabilityFlags {
+fn offered_caps(backend: Option<&ServerGreeting>, tls: bool) -> CapabilityFlags {
     let pass_through = match backend {
         Some(g) => PASS_THROUGH_CAPS & g.caps,
         None => PASS_THROUGH_CAPS,
@@ -69,6 +94,9 @@ fn offered_caps(backend: Option<&ServerGreeting>) -> CapabilityFlags {
         | pass_through
         | CapabilityFlags::CLIENT_CONNECT_WITH_DB
         | CapabilityFlags::CLIENT_CONNECT_ATTRS;
+    if tls {
+        caps |= CapabilityFlags::CLIENT_SSL;
+    }
     // In front of MariaDB, announce ourselves as MariaDB does (CLIENT_MYSQL,
     // the old CLIENT_LONG_PASSWORD bit, unset) so clients may ask for its
     // extended capabilities.
@@ -86,22 +114,20 @@ fn offered_mariadb_caps(backend: Option<&ServerGreeting>) -> MariadbCapabilities
 
 pub async fn handshake(
     client: &mut PacketStream,
-    connection_id: u32,
-    backend: Option<&ServerGreeting>,
-    fallback_version: &str,
+    settings: &Settings<'_>,
     find_user: impl Fn(&[u8]) -> Option<UserConfig>,
-    peer_host: &str,
 ) -> Result<Login, HandshakeError> {
     let scramble = auth::new_scramble();
-    let offered = offered_caps(backend);
-    let version: &[u8] = backend.map_or(fallback_version.as_bytes(), |g| &g.version);
+    let backend = settings.backend;
+    let offered = offered_caps(backend, settings.tls.is_some());
+    let version: &[u8] = backend.map_or(settings.fallback_version.as_bytes(), |g| &g.version);
     let collation = backend.map_or(UTF8MB4_GENERAL_CI, |g| g.collation);
     let mut scramble_2 = scramble[8..].to_vec();
     scramble_2.push(0);
     let greeting = HandshakePacket::new(
         10,
         version,
-        connection_id,
+        settings.connection_id,
         scramble[..8].try_into().unwrap_or_default(),
         Some(scramble_2),
         offered,
@@ -115,17 +141,42 @@ pub async fn handshake(
     client.set_max_packet(MAX_HANDSHAKE_PACKET);
     client.send(0, &buf).await?;
 
-    let response = read(client).await?;
+    let mut response = match settings.tls {
+        // Read exactly one packet: after an SSL Request the client's TLS
+        // handshake follows at once, and must reach the TLS layer intact.
+        Some(_) => {
+            let packet = client.read_packet_exact().await?;
+            crate::protocol::codec::Payload {
+                first_seq: packet.seq,
+                last_seq: packet.seq,
+                bytes: packet.payload,
+            }
+        }
+        None => read(client).await?,
+    };
     let mut seq = response.last_seq.wrapping_add(1);
 
     // An SSL Request is the 32-byte prefix of a Handshake Response with
-    // CLIENT_SSL set; we did not offer TLS.
+    // CLIENT_SSL set; the real response follows over TLS.
     let raw_caps = response
         .bytes
         .get(..4)
         .map(|b| CapabilityFlags::from_bits_truncate(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let mut tls = false;
     if raw_caps.is_some_and(|c| c.contains(CapabilityFlags::CLIENT_SSL)) {
-        return Err(send_rejection(client, seq, MySqlError::tls_not_supported()).await);
+        let Some(acceptor) = settings.tls else {
+            return Err(send_rejection(client, seq, MySqlError::tls_not_supported()).await);
+        };
+        if response.bytes.len() != SSL_REQUEST_LEN {
+            return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
+        }
+        client.accept_tls(acceptor).await?;
+        tls = true;
+        response = read(client).await?;
+        seq = response.last_seq.wrapping_add(1);
+    }
+    if settings.require_tls && !tls {
+        return Err(send_rejection(client, seq, MySqlError::secure_transport_required()).await);
     }
     let parsed: HandshakeResponse = match ParseBuf(&response.bytes).parse(()) {
         Ok(r) => r,
@@ -141,38 +192,73 @@ pub async fn handshake(
         .filter(|d| !d.is_empty())
         .map(|d| String::from_utf8_lossy(d).into_owned());
 
-    // The proof must be for mysql_native_password, or caching_sha2_password
-    // (MySQL 8 clients' default) when the user's password is known: we can
-    // then check the SHA-256 proof directly, which is its "fast auth" path,
-    // with no TLS or RSA needed. Any other start is asked to switch to
-    // mysql_native_password.
+    // mysql_native_password proofs are checked as they are. A client that
+    // starts with caching_sha2_password (MySQL 8 clients' default) gets
+    // that plugin's fast auth when we know the password in clear, and its
+    // full authentication when we only know the hash, as a MySQL server
+    // with a cold cache does. Any other plugin is asked to switch.
     let user = find_user(parsed.user());
     let mut token = parsed.scramble_buf().to_vec();
-    let sha2_checkable = user.as_ref().is_some_and(|u| u.password_hash.is_empty());
+    let starts_sha2 = matches!(parsed.auth_plugin(), Some(AuthPlugin::CachingSha2Password));
+    // A client whose plugin differs from the one we announced sends no
+    // proof ("tell me the scramble for my plugin"): give it ours.
+    if starts_sha2
+        && token.is_empty()
+        && user.is_some()
+        && client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH)
+    {
+        (token, seq) = switch_plugin(client, seq, &scramble, CACHING_SHA2_PASSWORD).await?;
+    }
+    let cleartext_known = user.as_ref().is_some_and(|u| u.password_hash.is_empty());
     let method = match parsed.auth_plugin() {
         None | Some(AuthPlugin::MysqlNativePassword) => Method::Native,
-        // A client whose default plugin differs from the one we announced
-        // may send no proof at all: then it switches too.
-        Some(AuthPlugin::CachingSha2Password) if sha2_checkable && token.len() == 32 => {
-            Method::Sha2
+        // An empty answer is an empty password's proof.
+        Some(AuthPlugin::CachingSha2Password)
+            if cleartext_known && (token.len() == 32 || token.is_empty()) =>
+        {
+            Method::Sha2Fast
         }
+        Some(AuthPlugin::CachingSha2Password) if user.is_some() => Method::Sha2Full,
         Some(_) => Method::Switch,
     };
-    if method == Method::Switch {
-        if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
-            return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
+    let denied =
+        |token: &[u8]| MySqlError::access_denied(&user_name, settings.peer_host, !token.is_empty());
+    let authenticated = match method {
+        Method::Native => user
+            .as_ref()
+            .is_some_and(|u| auth::verify_user(u, &scramble, &token)),
+        Method::Sha2Fast => user
+            .as_ref()
+            .is_some_and(|u| auth::verify_sha2(&scramble, &u.password, &token)),
+        Method::Switch => {
+            if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
+                return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
+            }
+            (token, seq) = switch_to_native(client, seq, &scramble).await?;
+            user.as_ref()
+                .is_some_and(|u| auth::verify_user(u, &scramble, &token))
         }
-        (token, seq) = switch_to_native(client, seq, &scramble).await?;
-    }
-    let authenticated = user.as_ref().is_some_and(|u| match method {
-        Method::Sha2 => auth::verify_sha2(&scramble, &u.password, &token),
-        _ => auth::verify_user(u, &scramble, &token),
-    });
-    let Some(user) = user.filter(|_| authenticated) else {
-        let err = MySqlError::access_denied(&user_name, peer_host, !token.is_empty());
-        return Err(send_rejection(client, seq, err).await);
+        Method::Sha2Full => {
+            let password;
+            (password, seq) = match full_auth(client, seq, &scramble, tls).await? {
+                FullAuth::Password(p, next) => (p, next),
+                FullAuth::Refused(next) => {
+                    let err =
+                        MySqlError::secure_connection_required(&user_name, settings.peer_host);
+                    return Err(send_rejection(client, next, err).await);
+                }
+            };
+            token = password.clone();
+            user.as_ref()
+                .is_some_and(|u| auth::verify_cleartext(u, &password))
+        }
     };
-    if method == Method::Sha2 {
+    // A REQUIRE SSL account over plain TCP is refused like a wrong password,
+    // as MySQL does: the reason is not told to an unauthenticated peer.
+    let Some(user) = user.filter(|u| authenticated && (tls || !u.require_tls)) else {
+        return Err(send_rejection(client, seq, denied(&token)).await);
+    };
+    if method == Method::Sha2Fast {
         // AuthMoreData "fast_auth_success"; the OK follows.
         seq = client.send(seq, &[0x01, 0x03]).await?;
     }
@@ -187,11 +273,63 @@ pub async fn handshake(
     Ok(Login {
         user,
         mariadb_caps,
-        caps: client_caps & offered,
+        // CLIENT_SSL has done its job; backends get their own TLS setting.
+        caps: (client_caps & offered) - CapabilityFlags::CLIENT_SSL,
         collation: parsed.collation(),
         db,
         next_seq: seq,
         scramble,
+        tls,
+    })
+}
+
+enum FullAuth {
+    /// The client's password, and the sequence id of our verdict.
+    Password(Vec<u8>, u8),
+    /// The client sent its password in clear over plain TCP, or something
+    /// else we cannot use; reply at this sequence id.
+    Refused(u8),
+}
+
+/// caching_sha2_password full authentication: "perform_full_authentication"
+/// (AuthMoreData 0x04), then the password in clear over TLS; over plain TCP
+/// the client asks for our RSA public key (0x02) and sends the password
+/// encrypted with it.
+async fn full_auth(
+    client: &mut PacketStream,
+    seq: u8,
+    scramble: &[u8; 20],
+    tls: bool,
+) -> Result<FullAuth, HandshakeError> {
+    client.send(seq, &[0x01, 0x04]).await?;
+    let reply = read(client).await?;
+    let mut seq = reply.last_seq.wrapping_add(1);
+    if tls {
+        let mut password = reply.bytes.to_vec();
+        if password.last() == Some(&0) {
+            password.pop();
+        }
+        return Ok(FullAuth::Password(password, seq));
+    }
+    let Some(key) = auth::rsa_key().await else {
+        return Ok(FullAuth::Refused(seq));
+    };
+    let mut encrypted = reply.bytes;
+    if encrypted.as_ref() == [0x02] {
+        let Some(pem) = auth::public_key_pem(key) else {
+            return Ok(FullAuth::Refused(seq));
+        };
+        let mut more = Vec::with_capacity(pem.len() + 1);
+        more.push(0x01);
+        more.extend_from_slice(pem.as_bytes());
+        client.send(seq, &more).await?;
+        let reply = read(client).await?;
+        seq = reply.last_seq.wrapping_add(1);
+        encrypted = reply.bytes;
+    }
+    Ok(match auth::decrypt_password(key, scramble, &encrypted) {
+        Some(password) => FullAuth::Password(password, seq),
+        None => FullAuth::Refused(seq),
     })
 }
 
@@ -203,9 +341,18 @@ pub async fn switch_to_native(
     seq: u8,
     scramble: &[u8; 20],
 ) -> Result<(Vec<u8>, u8), HandshakeError> {
+    switch_plugin(client, seq, scramble, NATIVE_PASSWORD).await
+}
+
+async fn switch_plugin(
+    client: &mut PacketStream,
+    seq: u8,
+    scramble: &[u8; 20],
+    plugin: &str,
+) -> Result<(Vec<u8>, u8), HandshakeError> {
     let mut data = scramble.to_vec();
     data.push(0);
-    let switch = AuthSwitchRequest::new(NATIVE_PASSWORD.as_bytes(), data);
+    let switch = AuthSwitchRequest::new(plugin.as_bytes(), data);
     let mut buf = Vec::new();
     switch.serialize(&mut buf);
     client.send(seq, &buf).await?;

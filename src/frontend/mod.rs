@@ -11,6 +11,7 @@ pub mod handshake;
 use crate::protocol::codec::ReadError;
 use crate::protocol::{MySqlError, PacketStream};
 use crate::session::{Next, Session, SessionError};
+use crate::tls::Stream;
 use crate::Context;
 use handshake::HandshakeError;
 use std::net::SocketAddr;
@@ -34,17 +35,18 @@ pub async fn serve_client(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        let mut client = PacketStream::new(tcp);
+        let mut client = PacketStream::new(Stream::Plain(tcp));
         let greeting = ctx.pools.greeting().cloned();
         let peer_host = peer.ip().to_string();
-        let handshake = handshake::handshake(
-            &mut client,
-            id,
-            greeting.as_ref(),
-            &ctx.config.proxy.fallback_server_version,
-            |name| ctx.user(name),
-            &peer_host,
-        );
+        let settings = handshake::Settings {
+            connection_id: id,
+            backend: greeting.as_ref(),
+            fallback_version: &ctx.config.proxy.fallback_server_version,
+            tls: ctx.tls_acceptor.as_ref(),
+            require_tls: ctx.config.tls.require,
+            peer_host: &peer_host,
+        };
+        let handshake = handshake::handshake(&mut client, &settings, |name| ctx.user(name));
         // A client that connects and says nothing must not hold a slot.
         let login =
             match tokio::time::timeout(ctx.config.proxy.handshake_timeout(), handshake).await {
@@ -62,7 +64,7 @@ pub async fn serve_client(
                     return;
                 }
             };
-        tracing::debug!(user = %login.user.name, "login accepted");
+        tracing::debug!(user = %login.user.name, tls = login.tls, "login accepted");
         let Some(_slot) = ctx.admit_user(&login.user) else {
             let err = MySqlError::too_many_user_connections(&login.user.name);
             tracing::info!(error = %err, "login refused");

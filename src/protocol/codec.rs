@@ -9,10 +9,10 @@
 //! payload. A payload of 2^24-1 bytes or more is split into chunks of
 //! exactly 0xFF_FFFF bytes, the last chunk being shorter (possibly empty).
 
+use crate::tls::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Largest payload one physical packet can carry; a packet of exactly this
 /// size announces that the next packet continues the same logical payload.
@@ -44,7 +44,7 @@ impl Packet {
 }
 
 /// A socket speaking MySQL packets, with buffered reads and writes.
-pub struct PacketStream<S = TcpStream> {
+pub struct PacketStream<S = Stream> {
     stream: S,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
@@ -97,6 +97,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
                 };
             }
         }
+    }
+
+    /// Reads one packet of at most `max_packet` bytes without reading a
+    /// byte past it: what follows may not be MySQL packets (after an SSL
+    /// Request the client starts its TLS handshake at once).
+    pub async fn read_packet_exact(&mut self) -> io::Result<Packet> {
+        debug_assert!(self.rbuf.is_empty());
+        let mut header = [0u8; HEADER_LEN];
+        self.stream.read_exact(&mut header).await?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        if len > self.max_packet {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, PacketTooLarge));
+        }
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).await?;
+        Ok(Packet {
+            seq: header[3],
+            payload: payload.into(),
+        })
     }
 
     /// Reads a whole logical payload (joining continuation chunks). Returns
@@ -240,7 +259,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     }
 }
 
-impl PacketStream<TcpStream> {
+impl PacketStream<Stream> {
+    /// Upgrades the connection to TLS as the server (after the client's SSL
+    /// Request).
+    pub async fn accept_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<()> {
+        let tcp = self.take_plain()?;
+        let tls = acceptor.accept(tcp).await?;
+        self.stream = Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)));
+        Ok(())
+    }
+
+    /// Upgrades the connection to TLS as the client (after our SSL Request
+    /// to a backend at `addr`).
+    pub async fn connect_tls(
+        &mut self,
+        tls: &crate::tls::BackendTls,
+        addr: &str,
+    ) -> io::Result<()> {
+        let tcp = self.take_plain()?;
+        self.stream = tls.connect(addr, tcp).await?;
+        Ok(())
+    }
+
+    /// The plain socket, for an upgrade; the stream is left closed (a failed
+    /// upgrade ends the connection).
+    fn take_plain(&mut self) -> io::Result<tokio::net::TcpStream> {
+        if self.has_buffered_input() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected data before the TLS handshake",
+            ));
+        }
+        match std::mem::replace(&mut self.stream, Stream::Closed) {
+            Stream::Plain(tcp) => Ok(tcp),
+            other => {
+                self.stream = other;
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "already TLS"))
+            }
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
     /// True when the peer has closed the socket or sent something while we
     /// were not expecting anything (a server-initiated error before it hangs
     /// up, e.g. after `wait_timeout` or a shutdown).
@@ -255,7 +317,10 @@ impl PacketStream<TcpStream> {
             return true;
         }
         let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(&self.stream).peek(&mut probe) {
+        let Some(tcp) = self.stream.tcp() else {
+            return true;
+        };
+        match socket2::SockRef::from(tcp).peek(&mut probe) {
             Ok(_) => true, // 0 = closed; >0 = unsolicited bytes
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }

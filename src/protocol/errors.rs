@@ -150,6 +150,29 @@ impl MySqlError {
         )
     }
 
+    /// ER_SECURE_TRANSPORT_REQUIRED: `tls.require` and a plain-TCP login.
+    pub fn secure_transport_required() -> Self {
+        Self::new(
+            3159,
+            b"HY000",
+            "Connections using insecure transport are prohibited while tls.require is on",
+        )
+    }
+
+    /// caching_sha2_password full authentication over plain TCP by a client
+    /// that neither asked for our RSA key nor sent an encrypted password
+    /// (the server's CR_AUTH_PLUGIN_ERR situation).
+    pub fn secure_connection_required(user: &str, host: &str) -> Self {
+        Self::new(
+            1045,
+            b"28000",
+            format!(
+                "Access denied for user '{user}'@'{host}': caching_sha2_password needs TLS \
+                 or the server's RSA public key to send the password"
+            ),
+        )
+    }
+
     /// ER_SERVER_SHUTDOWN.
     pub fn shutting_down() -> Self {
         Self::new(1053, b"08S01", "splitrail is shutting down")
