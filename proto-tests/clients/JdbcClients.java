@@ -31,6 +31,14 @@ public class JdbcClients {
     static final int BLOB_MB = Integer.parseInt(ENV.getOrDefault("CLIENTS_BLOB_MB", "32"));
     static final String ONLY = ENV.getOrDefault("CLIENTS_ONLY", "");
     static final String T = RUN + "_types";
+    // The lab's CA (it signed the certificate the MariaDB nodes and
+    // splitrail serve) and an unrelated one: the tls and tls_wrong_ca
+    // scenarios.
+    static final String TLS_CA = ENV.getOrDefault("CLIENTS_TLS_CA", "/tmp/splitrail-clients-lab/tls/ca.pem");
+    static final String TLS_OTHER_CA = ENV.getOrDefault("CLIENTS_TLS_OTHER_CA", "/tmp/splitrail-clients-lab/tls/other-ca.pem");
+    // Whether the server session (through splitrail: its session with the
+    // backend) is TLS: Ssl_cipher is set.
+    static final String SSL_ON = "SELECT VARIABLE_VALUE <> '' AS tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'";
     static String target;
 
     static class NA extends Exception {
@@ -605,6 +613,47 @@ public class JdbcClients {
         });
         s.put("change_user", () -> {
             throw new NA("JDBC has no API for COM_CHANGE_USER");
+        });
+        // TLS required and verified against the lab's CA (Connector/J 2.7:
+        // useSsl forces TLS, serverSslCert is the CA to trust, the host name
+        // is checked unless disableSslHostnameVerification): a read, a write
+        // in a transaction, a prepared statement. JDBC does not say whether
+        // its socket is TLS: tls_wrong_ca shows it verifies (so it does TLS).
+        s.put("tls", () -> {
+            String t = a.tbl("tls");
+            String tls = "useSsl=true&serverSslCert=" + TLS_CA;
+            Connection c = a.connect("read", PASS, true, tls);
+            Map<String, Object> out = map("read", q(c, "SELECT id, c_varchar, c_decimal, c_json FROM " + T + " ORDER BY id"));
+            out.put("read_literal", q(c, "SELECT 'TLS ✓ é 😀' AS s, CURRENT_USER() AS u"));
+            out.put("read_session_tls", q(c, SSL_ON));
+            c = a.connect("write", PASS, true, tls);
+            q(c, "DROP TABLE IF EXISTS " + t);
+            q(c, "CREATE TABLE " + t + " (id INT PRIMARY KEY, s VARCHAR(40)) DEFAULT CHARSET=utf8mb4");
+            c.setAutoCommit(false);
+            out.put("insert", p(c, "INSERT INTO " + t + " VALUES (?, ?), (?, ?)", 1, "over TLS 😀", 2, "deux"));
+            out.put("in_txn", q(c, "SELECT * FROM " + t + " ORDER BY id"));
+            out.put("write_session_tls", q(c, SSL_ON));
+            c.commit();
+            c.setAutoCommit(true);
+            out.put("prepared", p(c, "SELECT s, ? FROM " + t + " WHERE id = ?", "é", 1));
+            c.setAutoCommit(false);
+            out.put("after_commit", q(c, "SELECT COUNT(*) FROM " + t));
+            c.commit();
+            c.setAutoCommit(true);
+            q(c, "DROP TABLE " + t);
+            return out;
+        });
+        // Verified against a CA that did not sign the server's certificate:
+        // the connect fails (class, code and SQLSTATE compared, not the
+        // message, which holds the TLS library's text).
+        s.put("tls_wrong_ca", () -> {
+            try {
+                a.connect("read", PASS, true, "useSsl=true&serverSslCert=" + TLS_OTHER_CA);
+            } catch (SQLException e) {
+                return map("failed", true, "class", e.getClass().getSimpleName(), "code", e.getErrorCode(),
+                        "sqlstate", e.getSQLState());
+            }
+            return map("failed", false);
         });
         return s;
     }

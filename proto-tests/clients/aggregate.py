@@ -28,7 +28,8 @@ PASS, FAIL, NA = "pass", "FAIL", "n/a"
 # other scenarios (tools, ORM) get a table of their own.
 CORE = ["connect", "auth_fail", "types_text", "types_binary", "params", "params_dml", "txn",
         "insert_id", "multi_stmt", "call_2_results", "warnings", "errors", "blob_32mb",
-        "too_large", "utf8mb4", "latin1", "load_local", "reset_conn", "change_user"]
+        "too_large", "utf8mb4", "latin1", "load_local", "reset_conn", "change_user", "tls",
+        "tls_wrong_ca"]
 ORDER = ["pymysql", "connector-cext", "connector-pure", "mysqlclient", "sqlalchemy",
          "pdo-emulated", "pdo-native", "mysqli", "mysql2", "mysql", "jdbc", "jdbc-serverps",
          "mariadb-cli", "mariadb-dump", "mariadb-admin", "sysbench"]
@@ -256,10 +257,16 @@ SCENARIO_DOC = """\
 | load_local | `LOAD DATA LOCAL INFILE` (the file is sent by the client) with warnings; a missing file |
 | reset_conn | `COM_RESET_CONNECTION` mid-transaction: user variables, session `sql_mode` and temporary tables gone, database kept, connection reusable |
 | change_user | `COM_CHANGE_USER` to the same account (session state cleared) and with a wrong password |
+| tls | TLS required and the server's certificate verified against the lab's CA (chain and, where the client checks it, the name 127.0.0.1): a read of the fixtures and a utf8mb4 literal, a write in a transaction read back before the commit, a prepared statement where the client has them; whether the client's own socket is TLS where it tells (PyMySQL, Connector/Python, mysql2, the CLI's `status`) and whether the server session is (`Ssl_cipher` set: through splitrail, its own TLS session with the backend). Never the cipher's name: OpenSSL and rustls may agree on different ones |
+| tls_wrong_ca | the same TLS options with a CA that did not sign the server's certificate: the connect must fail, with the same error class and code (not the TLS library's message); this also shows the client really does TLS (and verifies) where it does not tell |
 | orm_crud | SQLAlchemy ORM: units of work with relationships, a flushed-then-rolled-back insert, update, delete |
 | dump, dump_single_txn, dump_xml | `mariadb-dump` of the fixture table and the database's routines (default `LOCK TABLES` mode, `--single-transaction`, `--xml`) |
+| dump_tls | `mariadb-dump --single-transaction` over TLS (`--ssl --ssl-ca --ssl-verify-server-cert`: required and verified) |
 | admin_ping, admin_status, admin_auth_fail | `mariadb-admin ping`, `status` (counters masked), `ping` with a wrong password |
-| sysbench_* | sysbench 1.0 OLTP: prepare, read-write in text (`--db-ps-mode=disable`) and prepared-statement mode (one thread, so no deadlock retries), read-only autocommit reads (go to the replicas) with two threads, cleanup: exit code, errors, reconnects |
+| admin_tls | `mariadb-admin ping status` over TLS, required and verified |
+| sysbench_* | sysbench 1.0 OLTP: prepare, read-write in text (`--db-ps-mode=disable`) and prepared-statement mode (one thread, so no deadlock retries), read-only autocommit reads (go to the replicas) with two threads, the same over TLS (`sysbench_tls`: `--mysql-ssl=on`, whose CA comes from `cacert.pem` in the working directory; sysbench cannot require TLS, so `sysbench_tls_wrong_ca` shows the chain is checked, i.e. TLS is used), cleanup: exit code, errors, reconnects |
+
+splitrail runs with `[tls]` (the lab's certificate, TLS offered, not required) and `[backend_tls] mode = "verify_identity"`: every scenario's backend sessions are TLS, whether the client's connection is or not. Clients connect over plain TCP (TLS explicitly off where the library would otherwise prefer it) except in the `tls*` scenarios and `orm_crud` (SQLAlchemy over PyMySQL, whose default mode upgrades when the server offers TLS).
 
 The `mariadb` CLI row runs its scenarios as SQL scripts and compares the printed output (`--table`, `--column-type-info`, `-vvv`, `--show-warnings`, error lines), with timings masked."""
 

@@ -29,6 +29,10 @@ SCENARIO_TIMEOUT="${CLIENTS_SCENARIO_TIMEOUT:-120}"
 SYSBENCH_TIME="${CLIENTS_SYSBENCH_TIME:-5}"
 T="${RUN}_types"
 PY="${CLIENTS_PYTHON:-python3}"
+# The lab's CA (it signed the certificate the MariaDB nodes and splitrail
+# serve) and an unrelated one: the tls and tls_wrong_ca scenarios.
+TLS_CA="${CLIENTS_TLS_CA:-/tmp/splitrail-clients-lab/tls/ca.pem}"
+TLS_OTHER_CA="${CLIENTS_TLS_OTHER_CA:-/tmp/splitrail-clients-lab/tls/other-ca.pem}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/splitrail-cli.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -272,6 +276,52 @@ DROP TABLE $t;
 EOF
 }
 
+# TLS required and verified: with --ssl-verify-server-cert the CLI refuses a
+# server that does not offer TLS (with --ssl alone it would fall back to
+# plain TCP) and checks the certificate against --ssl-ca and the host name.
+c_tls() {
+    local t="${RUN}_cli_tls" tls=(--ssl --ssl-ca="$TLS_CA" --ssl-verify-server-cert --default-character-set=utf8mb4)
+    # The CLI's own connection: `status` names the cipher (which is not
+    # compared: OpenSSL and rustls may agree on different ones).
+    if cli read "$DB" "${tls[@]}" -e status | grep -q '^SSL:.*Cipher in use'; then
+        echo "client TLS: yes"
+    else
+        echo "client TLS: no"
+    fi
+    # Whether the server session (through splitrail: its own session with
+    # the backend) is TLS too.
+    local ssl_on="SELECT VARIABLE_VALUE <> '' AS tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'"
+    cli read "$DB" "${tls[@]}" --table --column-type-info \
+        -e "SELECT id, c_varchar, c_decimal, c_json FROM $T ORDER BY id; SELECT 'TLS ✓ é 😀' AS s, CURRENT_USER() AS u; $ssl_on"
+    cli write "$DB" "${tls[@]}" --table -vvv <<EOF
+DROP TABLE IF EXISTS $t;
+CREATE TABLE $t (id INT PRIMARY KEY, s VARCHAR(40)) DEFAULT CHARSET=utf8mb4;
+BEGIN;
+INSERT INTO $t VALUES (1, 'over TLS 😀'), (2, 'deux');
+SELECT * FROM $t ORDER BY id;
+$ssl_on;
+COMMIT;
+PREPARE ps FROM 'SELECT s, ? AS p FROM $t WHERE id = ?';
+SET @p = 'é', @id = 1;
+EXECUTE ps USING @p, @id;
+DEALLOCATE PREPARE ps;
+BEGIN;
+SELECT COUNT(*) FROM $t;
+COMMIT;
+DROP TABLE $t;
+EOF
+}
+# Verified against a CA that did not sign the server's certificate: the
+# connect fails. Its exit code and error number are compared, not the
+# message (the TLS library's text).
+c_tls_wrong_ca() {
+    cli read "$DB" --ssl --ssl-ca="$TLS_OTHER_CA" --ssl-verify-server-cert -e "SELECT 1" 2>"$WORK/tls_err"
+    local rc=$?
+    echo "exit $rc"
+    grep -o '^ERROR [0-9]* ([0-9A-Z]*)' "$WORK/tls_err"
+    return "$rc"
+}
+
 # ------------------------------------------------------- dump and admin ----
 
 dump() {
@@ -281,6 +331,8 @@ dump() {
 d_default() { dump --routines --hex-blob "$DB" "$T"; }
 d_single_txn() { dump --single-transaction --skip-lock-tables "$DB" "$T"; }
 d_xml() { dump --xml "$DB" "$T"; }
+# TLS required and verified (as in c_tls).
+d_tls() { dump --ssl --ssl-ca="$TLS_CA" --ssl-verify-server-cert --single-transaction --skip-lock-tables "$DB" "$T"; }
 
 admin() {
     timeout "$SCENARIO_TIMEOUT" mariadb-admin --no-defaults -h"$HOST" -P"$(port_for write)" \
@@ -289,6 +341,7 @@ admin() {
 a_ping() { admin ping; }
 a_status() { admin status; }
 a_ping_wrong_password() { admin -pwrong-password ping; }
+a_tls() { admin --ssl --ssl-ca="$TLS_CA" --ssl-verify-server-cert ping status; }
 
 # --------------------------------------------------------------- sysbench ----
 
@@ -324,6 +377,29 @@ s_rw_ps() { sb write oltp_read_write run --threads=1 --db-ps-mode=auto --time="$
 # Without BEGIN/COMMIT every read is an autocommit read: splitrail sends
 # them to the replicas.
 s_ro_ps() { sb read oltp_read_only run --threads=2 --db-ps-mode=auto --skip_trx=on --time="$SYSBENCH_TIME" | sb_summary; }
+# sysbench 1.0 has no option for a CA: --mysql-ssl=on reads cacert.pem,
+# client-cert.pem and client-key.pem from the working directory, and
+# libmariadb then verifies the server's certificate chain against that CA.
+# It cannot require TLS (libmariadb would fall back to plain TCP), so
+# sysbench_tls_wrong_ca shows that the chain is checked, that is, that TLS
+# is used.
+sb_tls_dir() { # CA: a directory with the files sysbench wants
+    local d="$WORK/sb-tls-$(basename "$1" .pem)" lab_tls
+    lab_tls="$(dirname "$TLS_CA")"
+    mkdir -p "$d" && cp "$1" "$d/cacert.pem" && cp "$lab_tls/client.pem" "$d/client-cert.pem" &&
+        cp "$lab_tls/client-key.pem" "$d/client-key.pem" && echo "$d"
+}
+s_tls() {
+    local d; d="$(sb_tls_dir "$TLS_CA")" || return 1
+    (cd "$d" && sb read oltp_read_only run --mysql-ssl=on --threads=2 --db-ps-mode=auto --skip_trx=on \
+        --time="$SYSBENCH_TIME" | sb_summary)
+}
+s_tls_wrong_ca() {
+    local d; d="$(sb_tls_dir "$TLS_OTHER_CA")" || return 1
+    # The FATAL lines name the port: only the error number is compared.
+    (cd "$d" && sb read oltp_read_only run --mysql-ssl=on --threads=1 --skip_trx=on --time=1 2>&1 |
+        grep -o 'FATAL: error [0-9]*' | sort -u)
+}
 s_cleanup() { sb write oltp_read_write cleanup | grep -v '^sysbench\|^$' | sort; cli write -e "DROP DATABASE IF EXISTS $SB_DB"; }
 
 # ------------------------------------------------------------------- main ----
@@ -343,18 +419,24 @@ run mariadb-cli latin1 c_latin1
 run mariadb-cli load_local c_load_local
 na mariadb-cli reset_conn "the mariadb CLI has no command for COM_RESET_CONNECTION"
 na mariadb-cli change_user "the mariadb CLI has no command for COM_CHANGE_USER"
+run mariadb-cli tls c_tls
+run mariadb-cli tls_wrong_ca c_tls_wrong_ca
 
 run mariadb-dump dump d_default
 run mariadb-dump dump_single_txn d_single_txn
 run mariadb-dump dump_xml d_xml
+run mariadb-dump dump_tls d_tls
 
 run mariadb-admin admin_ping a_ping
 run mariadb-admin admin_status a_status
 run mariadb-admin admin_auth_fail a_ping_wrong_password
+run mariadb-admin admin_tls a_tls
 
 run sysbench sysbench_prepare s_prepare
 run sysbench sysbench_rw_text s_rw_text
 run sysbench sysbench_rw_ps s_rw_ps
 run sysbench sysbench_ro_ps s_ro_ps
+run sysbench sysbench_tls s_tls
+run sysbench sysbench_tls_wrong_ca s_tls_wrong_ca
 run sysbench sysbench_cleanup s_cleanup
 exit 0

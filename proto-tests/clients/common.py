@@ -37,6 +37,10 @@ PORTS = {
 SCENARIO_TIMEOUT = int(os.environ.get("CLIENTS_SCENARIO_TIMEOUT", "120"))
 BLOB_MB = int(os.environ.get("CLIENTS_BLOB_MB", "32"))
 ONLY = os.environ.get("CLIENTS_ONLY", "")  # comma list of client or scenario names
+# The lab's CA (it signed the certificate every MariaDB node and splitrail
+# serve) and an unrelated CA, for the tls and tls_wrong_ca scenarios.
+TLS_CA = os.environ.get("CLIENTS_TLS_CA", "/tmp/splitrail-clients-lab/tls/ca.pem")
+TLS_OTHER_CA = os.environ.get("CLIENTS_TLS_OTHER_CA", "/tmp/splitrail-clients-lab/tls/other-ca.pem")
 
 
 def port_for(target, route):

@@ -36,6 +36,13 @@ const BLOB_MB = Number(env.CLIENTS_BLOB_MB || 32);
 const SCENARIO_TIMEOUT = Number(env.CLIENTS_SCENARIO_TIMEOUT || 120) * 1000;
 const ONLY = env.CLIENTS_ONLY ? env.CLIENTS_ONLY.split(',') : [];
 const T = `${RUN}_types`;
+// The lab's CA (it signed the certificate the MariaDB nodes and splitrail
+// serve) and an unrelated one: the tls and tls_wrong_ca scenarios.
+const TLS_CA = env.CLIENTS_TLS_CA || '/tmp/splitrail-clients-lab/tls/ca.pem';
+const TLS_OTHER_CA = env.CLIENTS_TLS_OTHER_CA || '/tmp/splitrail-clients-lab/tls/other-ca.pem';
+// Whether the server session (through splitrail: its session with the
+// backend) is TLS: Ssl_cipher is set.
+const SSL_ON = "SELECT VARIABLE_VALUE <> '' AS tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'";
 
 class NA extends Error {}
 
@@ -123,6 +130,13 @@ class Client {
       multipleStatements: !!o.multi,
     };
     if (o.db !== false) opts.database = DB;
+    if (o.tls) {
+      // TLS required (both libraries refuse a server that does not offer
+      // it), the certificate checked against this CA; mysql2 also checks
+      // the name (127.0.0.1 is in the certificate).
+      opts.ssl = { ca: fs.readFileSync(o.tls), rejectUnauthorized: true };
+      if (this.name === 'mysql2') opts.ssl.verifyIdentity = true;
+    }
     if (o.infile) {
       if (this.name === 'mysql2') opts.infileStreamFactory = (p) => fs.createReadStream(p);
       else opts.localInfile = true;
@@ -148,6 +162,12 @@ class Client {
 
   call(c, method, ...args) {
     return new Promise((resolve, reject) => c[method](...args, (err, res) => (err ? reject(err) : resolve(res))));
+  }
+
+  // Whether the client's own socket is TLS, where the library tells.
+  encrypted(c) {
+    if (this.name === 'mysql2') return c.stream instanceof require('tls').TLSSocket && c.stream.encrypted === true;
+    return null; // mysqljs keeps its TLSSocket to itself
   }
 
   closeAll() {
@@ -423,6 +443,41 @@ function scenarios(a) {
       out.reuse = await a.q(c, `SELECT COUNT(*) FROM ${T}`);
       out.wrong_password = await errorOf(() => a.call(c, 'changeUser', { user: USER, password: 'nope', database: DB }));
       return out;
+    },
+    // TLS required and verified against the lab's CA: a read, a write in a
+    // transaction, a prepared statement (mysql2).
+    async tls() {
+      const t = tbl('tls');
+      let c = await a.connect('read', { tls: TLS_CA });
+      const out = { read_client_tls: a.encrypted(c) };
+      out.read = await a.q(c, `SELECT id, c_varchar, c_decimal, c_json FROM ${T} ORDER BY id`);
+      out.read_literal = await a.q(c, "SELECT 'TLS ✓ é 😀' AS s, CURRENT_USER() AS u");
+      out.read_session_tls = await a.q(c, SSL_ON);
+      c = await a.connect('write', { tls: TLS_CA });
+      out.write_client_tls = a.encrypted(c);
+      await a.q(c, `DROP TABLE IF EXISTS ${t}`);
+      await a.q(c, `CREATE TABLE ${t} (id INT PRIMARY KEY, s VARCHAR(40)) DEFAULT CHARSET=utf8mb4`);
+      await a.call(c, 'beginTransaction');
+      out.insert = await a.p(c, `INSERT INTO ${t} VALUES (?, ?), (?, ?)`, [1, 'over TLS 😀', 2, 'deux']);
+      out.in_txn = await a.q(c, `SELECT * FROM ${t} ORDER BY id`);
+      out.write_session_tls = await a.q(c, SSL_ON);
+      await a.call(c, 'commit');
+      if (a.ps) out.prepared = await a.x(c, `SELECT s, ? FROM ${t} WHERE id = ?`, ['é', 1]);
+      await a.call(c, 'beginTransaction');
+      out.after_commit = await a.q(c, `SELECT COUNT(*) FROM ${t}`);
+      await a.call(c, 'commit');
+      await a.q(c, `DROP TABLE ${t}`);
+      return out;
+    },
+    // Verified against a CA that did not sign the server's certificate: the
+    // connect fails (its error code, not the message, is compared).
+    async tls_wrong_ca() {
+      try {
+        await a.connect('read', { tls: TLS_OTHER_CA });
+      } catch (e) {
+        return { failed: true, code: e.code, fatal: e.fatal };
+      }
+      return { failed: false };
     },
   };
 }

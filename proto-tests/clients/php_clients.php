@@ -31,6 +31,13 @@ $PORTS = [
 ];
 $BLOB_MB = (int)(getenv('CLIENTS_BLOB_MB') ?: 32);
 $ONLY = getenv('CLIENTS_ONLY') ?: '';
+// The lab's CA (it signed the certificate the MariaDB nodes and splitrail
+// serve) and an unrelated one: the tls and tls_wrong_ca scenarios.
+$TLS_CA = getenv('CLIENTS_TLS_CA') ?: '/tmp/splitrail-clients-lab/tls/ca.pem';
+$TLS_OTHER_CA = getenv('CLIENTS_TLS_OTHER_CA') ?: '/tmp/splitrail-clients-lab/tls/other-ca.pem';
+// Whether the session splitrail (or the client, directly) has with the
+// server is TLS: its Ssl_cipher is set.
+const SSL_ON = "SELECT VARIABLE_VALUE <> '' AS tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'";
 $T = "{$RUN}_types";
 
 class NA extends Exception {}
@@ -113,6 +120,17 @@ function error_of(callable $fn) {
     return 'no error raised';
 }
 
+// A connect that must fail (tls_wrong_ca): whether it did, with the error's
+// class and code, not its message (the TLS library's text). PHP's own
+// warnings about the failed handshake are silenced.
+function connect_fails(callable $fn): array {
+    $level = error_reporting(0);
+    try { $fn(); } catch (NA $e) { throw $e; } catch (Throwable $e) {
+        return ['failed' => true, 'class' => get_class($e), 'code' => $e->getCode()];
+    } finally { error_reporting($level); }
+    return ['failed' => false];
+}
+
 function param_values(string $big): array {
     // NULL, int, BIGINT min, unsigned BIGINT max (a string: PHP ints are
     // signed 64-bit), double, decimal string, text, utf8mb4, bytes, 1 MB BLOB,
@@ -133,13 +151,20 @@ class PdoClient {
         global $HOST, $USER, $PASS, $DB;
         $dsn = "mysql:host=$HOST;port=" . port_for($route) . ';charset=' . ($o['charset'] ?? 'utf8mb4');
         if ($o['db'] ?? true) $dsn .= ";dbname=$DB";
-        return new PDO($dsn, $USER, $o['password'] ?? $PASS, [
+        $attrs = [
             PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION,
             PDO::ATTR_EMULATE_PREPARES => $this->emulate,
             PDO::ATTR_TIMEOUT => 10,
             PDO::MYSQL_ATTR_LOCAL_INFILE => (bool)($o['local_infile'] ?? false),
             PDO::MYSQL_ATTR_MULTI_STATEMENTS => (bool)($o['multi'] ?? false),
-        ]);
+        ];
+        if (isset($o['tls'])) {
+            // TLS (mysqlnd asks for it once an SSL option is set) with the
+            // server's certificate and name (127.0.0.1) verified.
+            $attrs[PDO::MYSQL_ATTR_SSL_CA] = $o['tls'];
+            $attrs[PDO::MYSQL_ATTR_SSL_VERIFY_SERVER_CERT] = true;
+        }
+        return new PDO($dsn, $USER, $o['password'] ?? $PASS, $attrs);
     }
 
     function meta(PDOStatement $st): array {
@@ -412,6 +437,33 @@ function pdo_scenarios(PdoClient $a): array {
         },
         'reset_conn' => fn() => throw new NA('PDO has no API for COM_RESET_CONNECTION'),
         'change_user' => fn() => throw new NA('PDO has no API for COM_CHANGE_USER'),
+        // TLS required and verified against the lab's CA: a read, a write in
+        // a transaction, a parameterized statement (prepared natively by
+        // pdo-native). PDO does not say whether its socket is TLS:
+        // tls_wrong_ca shows it verifies (so it does TLS).
+        'tls' => function () use ($a, $tbl, $T) {
+            global $TLS_CA;
+            $t = $tbl('tls');
+            $c = $a->connect('read', ['tls' => $TLS_CA]);
+            $out = ['read' => $a->q($c, "SELECT id, c_varchar, c_decimal, c_json FROM $T ORDER BY id"),
+                    'read_literal' => $a->q($c, "SELECT 'TLS ✓ é 😀' AS s, CURRENT_USER() AS u"),
+                    'read_session_tls' => $a->q($c, SSL_ON)];
+            $c = $a->connect('write', ['tls' => $TLS_CA]);
+            $c->exec("DROP TABLE IF EXISTS $t");
+            $c->exec("CREATE TABLE $t (id INT PRIMARY KEY, s VARCHAR(40)) DEFAULT CHARSET=utf8mb4");
+            $c->beginTransaction();
+            $out['insert'] = $a->q($c, "INSERT INTO $t VALUES (?, ?), (?, ?)", [1, 'over TLS 😀', 2, 'deux']);
+            $out['in_txn'] = $a->q($c, "SELECT * FROM $t ORDER BY id");
+            $out['write_session_tls'] = $a->q($c, SSL_ON);
+            $c->commit();
+            $out['prepared'] = $a->q($c, "SELECT s, ? FROM $t WHERE id = ?", ['é', 1]);
+            $c->beginTransaction();
+            $out['after_commit'] = $a->q($c, "SELECT COUNT(*) FROM $t");
+            $c->commit();
+            $c->exec("DROP TABLE $t");
+            return $out;
+        },
+        'tls_wrong_ca' => fn() => connect_fails(fn() => $a->connect('read', ['tls' => $GLOBALS['TLS_OTHER_CA']])),
     ];
 }
 
@@ -427,7 +479,14 @@ class MysqliClient {
         $c->options(MYSQLI_OPT_READ_TIMEOUT, $o['timeout'] ?? 90);
         $c->options(MYSQLI_OPT_LOCAL_INFILE, (bool)($o['local_infile'] ?? false));
         $c->options(MYSQLI_SET_CHARSET_NAME, $o['charset'] ?? 'utf8mb4');
-        $c->real_connect($GLOBALS['HOST'], $USER, $o['password'] ?? $PASS, ($o['db'] ?? true) ? $DB : null, port_for($route));
+        $flags = 0;
+        if (isset($o['tls'])) {
+            // TLS required, the server's certificate and name verified.
+            $c->ssl_set(null, null, $o['tls'], null, null);
+            $c->options(MYSQLI_OPT_SSL_VERIFY_SERVER_CERT, true);
+            $flags = MYSQLI_CLIENT_SSL;
+        }
+        $c->real_connect($GLOBALS['HOST'], $USER, $o['password'] ?? $PASS, ($o['db'] ?? true) ? $DB : null, port_for($route), null, $flags);
         return $c;
     }
 
@@ -752,6 +811,33 @@ function mysqli_scenarios(MysqliClient $a): array {
             $out['wrong_password'] = error_of(fn() => $c->change_user($USER, 'nope', $DB));
             return $out;
         },
+        // TLS required (MYSQLI_CLIENT_SSL) and verified against the lab's
+        // CA: a read, a write in a transaction, a prepared statement. mysqli
+        // does not say whether its socket is TLS: tls_wrong_ca shows it
+        // verifies (so it does TLS).
+        'tls' => function () use ($a, $tbl, $T) {
+            global $TLS_CA;
+            $t = $tbl('tls');
+            $c = $a->connect('read', ['tls' => $TLS_CA]);
+            $out = ['read' => $a->q($c, "SELECT id, c_varchar, c_decimal, c_json FROM $T ORDER BY id"),
+                    'read_literal' => $a->q($c, "SELECT 'TLS ✓ é 😀' AS s, CURRENT_USER() AS u"),
+                    'read_session_tls' => $a->q($c, SSL_ON)];
+            $c = $a->connect('write', ['tls' => $TLS_CA]);
+            $c->query("DROP TABLE IF EXISTS $t");
+            $c->query("CREATE TABLE $t (id INT PRIMARY KEY, s VARCHAR(40)) DEFAULT CHARSET=utf8mb4");
+            $c->begin_transaction();
+            $out['insert'] = $a->ps($c, "INSERT INTO $t VALUES (?, ?), (?, ?)", 'isis', [1, 'over TLS 😀', 2, 'deux']);
+            $out['in_txn'] = $a->q($c, "SELECT * FROM $t ORDER BY id");
+            $out['write_session_tls'] = $a->q($c, SSL_ON);
+            $c->commit();
+            $out['prepared'] = $a->ps($c, "SELECT s, ? FROM $t WHERE id = ?", 'si', ['é', 1]);
+            $c->begin_transaction();
+            $out['after_commit'] = $a->q($c, "SELECT COUNT(*) FROM $t");
+            $c->commit();
+            $c->query("DROP TABLE $t");
+            return $out;
+        },
+        'tls_wrong_ca' => fn() => connect_fails(fn() => $a->connect('read', ['tls' => $GLOBALS['TLS_OTHER_CA']])),
     ];
 }
 

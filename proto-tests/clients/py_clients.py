@@ -19,8 +19,8 @@ import io
 import os
 import tempfile
 
-from common import (BLOB_MB, DB, HOST, NA, PASSWORD, RUN, USER, blob_of, digest,
-                    enc, enc_rows, port_for, run_scenario)
+from common import (BLOB_MB, DB, HOST, NA, PASSWORD, RUN, TLS_CA, TLS_OTHER_CA, USER, blob_of,
+                    digest, enc, enc_rows, port_for, run_scenario)
 
 
 # ------------------------------------------------------------- adapters ----
@@ -47,8 +47,22 @@ class Adapter:
         return port_for(self.target, route)
 
     def connect(self, route, db=True, password=PASSWORD, charset="utf8mb4",
-                multi=False, local_infile=False, timeout=90):
+                multi=False, local_infile=False, timeout=90, tls=None):
+        """tls=None: plain TCP (TLS explicitly off). tls=CA path: TLS
+        required, the server's certificate verified against that CA and
+        its name (127.0.0.1)."""
         raise NotImplementedError
+
+    def encrypted(self, conn):
+        """Whether the client's own connection is TLS, as the client tells
+        it (None where it does not expose it)."""
+        return None
+
+    def err_kind(self, e):
+        """The error class and code of a failed connect, not its message
+        (a TLS library's text may name what differs between servers)."""
+        return {"class": type(e).__name__,
+                "code": e.args[0] if e.args and isinstance(e.args[0], int) else None}
 
     def cursor(self, conn, prepared=False):
         if prepared:
@@ -94,15 +108,23 @@ class PyMySQL(Adapter):
     blob_parts = 2
 
     def connect(self, route, db=True, password=PASSWORD, charset="utf8mb4",
-                multi=False, local_infile=False, timeout=90):
+                multi=False, local_infile=False, timeout=90, tls=None):
         import pymysql
         from pymysql.constants import CLIENT
+        # Without ssl options PyMySQL >= 1.2 upgrades whenever the server
+        # offers TLS (PREFERRED): the plain scenarios say ssl_disabled.
+        tls_kw = (dict(ssl_ca=tls, ssl_verify_cert=True, ssl_verify_identity=True)
+                  if tls else dict(ssl_disabled=True))
         return pymysql.connect(
             host=HOST, port=self.port(route), user=USER, password=password,
             database=DB if db else None, charset=charset, autocommit=True,
             client_flag=CLIENT.MULTI_STATEMENTS if multi else 0,
             local_infile=local_infile, connect_timeout=10,
-            read_timeout=timeout, write_timeout=timeout)
+            read_timeout=timeout, write_timeout=timeout, **tls_kw)
+
+    def encrypted(self, conn):
+        import ssl
+        return isinstance(conn._sock, ssl.SSLSocket) and conn._sock.version() is not None
 
     def warning_count(self, conn, cur):
         return cur._result.warning_count if cur._result else None
@@ -130,13 +152,17 @@ class Connector(Adapter):
         self.long_data = pure  # the C extension raises NotImplementedError
 
     def connect(self, route, db=True, password=PASSWORD, charset="utf8mb4",
-                multi=False, local_infile=False, timeout=90):
+                multi=False, local_infile=False, timeout=90, tls=None):
         import mysql.connector
         kw = dict(host=HOST, port=self.port(route), user=USER, password=password,
                   charset=charset, autocommit=True, use_pure=self.pure,
                   allow_local_infile=local_infile, connection_timeout=10,
                   read_timeout=timeout, write_timeout=timeout,
-                  get_warnings=False, ssl_disabled=True)
+                  get_warnings=False)
+        if tls:
+            kw.update(ssl_ca=tls, ssl_verify_cert=True, ssl_verify_identity=True)
+        else:
+            kw["ssl_disabled"] = True
         if charset == "utf8mb4":
             kw["collation"] = "utf8mb4_general_ci"
         if db:
@@ -162,6 +188,14 @@ class Connector(Adapter):
         return {"class": type(e).__name__, "errno": e.errno, "sqlstate": e.sqlstate,
                 "msg": e.msg}
 
+    def err_kind(self, e):
+        return {"class": type(e).__name__, "code": getattr(e, "errno", None)}
+
+    def encrypted(self, conn):
+        if self.pure:
+            return conn.is_secure  # set once the socket was wrapped
+        return bool(conn._cmysql.get_ssl_cipher())
+
 
 
 class MySQLdb(Adapter):
@@ -169,14 +203,21 @@ class MySQLdb(Adapter):
     bytes_ph = "_binary %s"
 
     def connect(self, route, db=True, password=PASSWORD, charset="utf8mb4",
-                multi=False, local_infile=False, timeout=90):
+                multi=False, local_infile=False, timeout=90, tls=None):
         import MySQLdb as m
         from MySQLdb.constants import CLIENT
         kw = dict(host=HOST, port=self.port(route), user=USER, password=password,
                   charset=charset, autocommit=True, connect_timeout=10,
                   read_timeout=timeout, write_timeout=timeout,
                   client_flag=CLIENT.MULTI_STATEMENTS if multi else 0,
-                  local_infile=1 if local_infile else 0, ssl_mode="DISABLED")
+                  local_infile=1 if local_infile else 0)
+        if tls:
+            # Against libmariadb: TLS enforced (a server that does not offer
+            # it is refused) and the certificate verified
+            # (MYSQL_OPT_SSL_VERIFY_SERVER_CERT).
+            kw.update(ssl={"ca": tls}, ssl_mode="VERIFY_IDENTITY")
+        else:
+            kw["ssl_mode"] = "DISABLED"
         if db:
             kw["database"] = DB
         return m.connect(**kw)
@@ -637,6 +678,55 @@ def s_change_user(a):
         return out
 
 
+def s_tls(a):
+    """TLS required and the server's certificate verified against the lab's
+    CA: a read, a write in a transaction, a prepared statement (where the
+    client has them). `*_client_tls` is what the client says of its own
+    socket (None: it does not tell); `*_session_tls` is the server
+    session's Ssl_cipher being set (through splitrail, that is its own TLS
+    session with the backend)."""
+    t = table(a, "tls")
+    ssl_on = ("SELECT VARIABLE_VALUE <> '' AS tls FROM information_schema.SESSION_STATUS "
+              "WHERE VARIABLE_NAME = 'SSL_CIPHER'")
+    out = {}
+    with closing(a.connect("read", tls=TLS_CA)) as c:
+        out["read_client_tls"] = a.encrypted(c)
+        out["read"] = q(a, c, f"SELECT id, c_varchar, c_decimal, c_json FROM {T} ORDER BY id")
+        out["read_literal"] = q(a, c, "SELECT 'TLS ✓ é 😀' AS s, CURRENT_USER() AS u")
+        out["read_session_tls"] = q(a, c, ssl_on)
+    with closing(a.connect("write", tls=TLS_CA)) as c:
+        out["write_client_tls"] = a.encrypted(c)
+        q(a, c, f"DROP TABLE IF EXISTS {t}")
+        q(a, c, f"CREATE TABLE {t} (id INT PRIMARY KEY, s VARCHAR(40)) DEFAULT CHARSET=utf8mb4")
+        a.begin(c)
+        out["insert"] = q(a, c, f"INSERT INTO {t} VALUES (%s, %s), (%s, %s)",
+                          (1, "over TLS 😀", 2, "deux"))
+        out["in_txn"] = q(a, c, f"SELECT * FROM {t} ORDER BY id")
+        out["write_session_tls"] = q(a, c, ssl_on)
+        c.commit()
+        if a.server_ps:
+            out["prepared"] = q(a, c, f"SELECT s, %s FROM {t} WHERE id = %s", ("é", 1),
+                                prepared=True)
+        a.begin(c)
+        out["after_commit"] = q(a, c, f"SELECT COUNT(*) FROM {t}")
+        c.commit()
+        q(a, c, f"DROP TABLE {t}")
+    return out
+
+
+def s_tls_wrong_ca(a):
+    """TLS required, verified against a CA that did not sign the server's
+    certificate: the connect must fail (the same way on both targets)."""
+    try:
+        c = a.connect("read", tls=TLS_OTHER_CA)
+    except NA:
+        raise
+    except Exception as e:  # noqa: BLE001 - the failure is the result
+        return {"failed": True, **a.err_kind(e)}
+    c.close()
+    return {"failed": False}
+
+
 SCENARIOS = [
     ("connect", s_connect), ("auth_fail", s_auth_fail), ("types_text", s_types_text),
     ("types_binary", s_types_binary), ("params", s_params), ("params_dml", s_params_dml),
@@ -644,7 +734,7 @@ SCENARIOS = [
     ("call_2_results", s_call), ("warnings", s_warnings), ("errors", s_errors),
     ("blob_32mb", s_blob_32mb), ("utf8mb4", s_utf8mb4), ("latin1", s_latin1),
     ("load_local", s_load_local), ("reset_conn", s_reset_conn),
-    ("change_user", s_change_user),
+    ("change_user", s_change_user), ("tls", s_tls), ("tls_wrong_ca", s_tls_wrong_ca),
 ]
 
 
