@@ -263,13 +263,36 @@ impl std::fmt::Debug for MonitorConfig {
 pub struct PoolConfig {
     /// Idle backend connections kept per node; extra ones are closed.
     pub max_idle_per_node: usize,
+    /// Backend connections per node, in use or idle (0 = no limit).
+    pub max_per_node: usize,
+    /// How long a statement waits for a free connection when a node is at
+    /// `max_per_node`; then it fails with error 1040.
+    pub queue_timeout_ms: u64,
+    /// A session idle this long outside any transaction, lock or other
+    /// connection-bound state gives its backend connections back to the
+    /// pools (0 = never): idle clients then hold no backend connection.
+    pub release_idle_after_ms: u64,
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             max_idle_per_node: 64,
+            max_per_node: 0,
+            queue_timeout_ms: 5000,
+            release_idle_after_ms: 1000,
         }
+    }
+}
+
+impl PoolConfig {
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.queue_timeout_ms)
+    }
+
+    /// `None` when sessions keep their connections until they end.
+    pub fn release_idle_after(&self) -> Option<Duration> {
+        (self.release_idle_after_ms > 0).then(|| Duration::from_millis(self.release_idle_after_ms))
     }
 }
 

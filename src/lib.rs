@@ -89,7 +89,7 @@ impl Context {
             .collect();
         let pools = Arc::new(Pools::new(
             gauges,
-            config.pool.max_idle_per_node,
+            &config.pool,
             config.proxy.connect_timeout(),
             tls::BackendTls::from_config(&config.backend_tls)?,
         ));

@@ -133,6 +133,14 @@ pub enum BackendError {
     Protocol(String),
     #[error("backend connection broken: {0}")]
     Io(#[from] io::Error),
+    /// `pool.max_per_node` connections to the node are in use and none was
+    /// freed within `pool.queue_timeout_ms`.
+    #[error("no connection to {node} free within {waited:?} (pool.max_per_node = {limit})")]
+    PoolExhausted {
+        node: String,
+        limit: usize,
+        waited: Duration,
+    },
 }
 
 impl BackendError {
@@ -140,7 +148,7 @@ impl BackendError {
     /// refusing us): the case that triggers failover.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            BackendError::Refused(_) => false,
+            BackendError::Refused(_) | BackendError::PoolExhausted { .. } => false,
             // Out of file descriptors or local ports is our problem, not the
             // node's: failing over would move writes for no reason (seen at
             // ~6,700 idle clients under a 20,000-descriptor limit).
@@ -185,6 +193,8 @@ pub struct BackendConn {
     pub prepared: HashMap<u32, BackendStmt>,
     /// Counts this connection while it is open (decremented on drop).
     open_gauge: Option<prometheus::IntGauge>,
+    /// Its place under `pool.max_per_node`, given back on drop.
+    pub(super) slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// When the last response on it completed.
     last_used: std::time::Instant,
     /// The session's write position this (replica) connection was seen to
@@ -398,6 +408,7 @@ impl BackendConn {
             multi_option: None,
             prepared: HashMap::new(),
             open_gauge: None,
+            slot: None,
             last_used: std::time::Instant::now(),
             caught_up_to: None,
         };

@@ -4,13 +4,21 @@
 //! succeeded on it, so no client ever sees another client's session state
 //! (variables, temporary tables, locks, transactions). The reset runs in a
 //! background task so the returning session does not wait for it.
+//!
+//! With `pool.max_per_node`, each node has that many slots (a semaphore):
+//! a connection holds one from connect to close, idle or not. A session
+//! that finds none free first closes an idle connection of another kind
+//! (user, database, capabilities), then waits up to `pool.queue_timeout_ms`
+//! and gets a clear error instead of waiting forever.
 
 use super::conn::{BackendConn, BackendError, PoolKey, ServerGreeting};
+use crate::config::PoolConfig;
 use crate::tls::BackendTls;
 use crate::topology::Node;
 use prometheus::IntGauge;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Connections idle longer than this are pinged before use.
 pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -23,6 +31,12 @@ pub struct Pools {
     connect_timeout: Duration,
     /// TLS towards backends (`[backend_tls]`), if any.
     tls: Option<BackendTls>,
+    /// Connection slots per node (`pool.max_per_node`); `None`: no limit.
+    slots: Option<Vec<Arc<Semaphore>>>,
+    max_per_node: usize,
+    queue_timeout: Duration,
+    /// Signalled when a connection comes back idle (for queued sessions).
+    returned: Vec<Notify>,
     /// The first greeting any backend sent; what clients are shown.
     greeting: OnceLock<ServerGreeting>,
     /// Open connections per node (the `backend_connections` metric).
@@ -33,14 +47,23 @@ impl Pools {
     /// `open`: one gauge per node, counting its open connections.
     pub fn new(
         open: Vec<IntGauge>,
-        max_idle_per_node: usize,
+        config: &PoolConfig,
         connect_timeout: Duration,
         tls: Option<BackendTls>,
     ) -> Pools {
+        let slots = (config.max_per_node > 0).then(|| {
+            open.iter()
+                .map(|_| Arc::new(Semaphore::new(config.max_per_node)))
+                .collect()
+        });
         Pools {
             tls,
+            slots,
+            max_per_node: config.max_per_node,
+            returned: open.iter().map(|_| Notify::new()).collect(),
+            queue_timeout: config.queue_timeout(),
+            max_idle_per_node: config.max_idle_per_node,
             idle: open.iter().map(|_| Mutex::new(Vec::new())).collect(),
-            max_idle_per_node,
             connect_timeout,
             greeting: OnceLock::new(),
             open,
@@ -68,25 +91,74 @@ impl Pools {
         password: &str,
         db: Option<&str>,
     ) -> Result<BackendConn, BackendError> {
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        loop {
+            if let Some(conn) = self.checkout_idle(node, key, db).await? {
+                return Ok(conn);
+            }
+            let Some(slots) = &self.slots else {
+                return self.connect(node, key, password, None).await;
+            };
+            let semaphore = &slots[node.id];
+            if let Some(slot) = self.try_slot(node.id, semaphore) {
+                return self.connect(node, key, password, Some(slot)).await;
+            }
+            // Every slot is taken by a connection in use: wait for one to be
+            // closed, or to come back idle (it may suit us, or be evicted).
+            tokio::select! {
+                slot = Arc::clone(semaphore).acquire_owned() => {
+                    if let Ok(slot) = slot {
+                        return self.connect(node, key, password, Some(slot)).await;
+                    }
+                }
+                () = self.returned[node.id].notified() => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(BackendError::PoolExhausted {
+                        node: node.name.clone(),
+                        limit: self.max_per_node,
+                        waited: self.queue_timeout,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A usable idle connection, if the pool has one.
+    async fn checkout_idle(
+        &self,
+        node: &Node,
+        key: &PoolKey,
+        db: Option<&str>,
+    ) -> Result<Option<BackendConn>, BackendError> {
         while let Some(mut conn) = self.take_idle(node.id, key, db) {
             if conn.is_broken() {
                 continue;
             }
             if conn.idle_for() < PING_IDLE_AFTER {
-                return Ok(conn);
+                return Ok(Some(conn));
             }
             // Idle for a while: make sure the server still answers. One that
             // does not (frozen, or a dead network path) counts as
             // unreachable, so the caller fails over now instead of sending a
             // statement into the void.
             if conn.answers_ping(self.connect_timeout).await {
-                return Ok(conn);
+                return Ok(Some(conn));
             }
             return Err(BackendError::Timeout {
                 addr: node.addr.clone(),
                 timeout: self.connect_timeout,
             });
         }
+        Ok(None)
+    }
+
+    async fn connect(
+        &self,
+        node: &Node,
+        key: &PoolKey,
+        password: &str,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<BackendConn, BackendError> {
         let (mut conn, greeting) = BackendConn::connect(
             node.id,
             &node.addr,
@@ -98,7 +170,31 @@ impl Pools {
         .await?;
         self.remember_greeting(greeting);
         conn.count_in(self.open[node.id].clone());
+        conn.slot = slot;
         Ok(conn)
+    }
+
+    /// A free slot at once, closing an idle connection (of another user or
+    /// database: a matching one would have been taken) to make room.
+    fn try_slot(&self, node: usize, semaphore: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        loop {
+            if let Ok(slot) = Arc::clone(semaphore).try_acquire_owned() {
+                return Some(slot);
+            }
+            if !self.evict_idle(node) {
+                return None;
+            }
+        }
+    }
+
+    /// Closes the oldest idle connection of `node`; false when there is none.
+    fn evict_idle(&self, node: usize) -> bool {
+        let mut idle = self.idle[node].lock().unwrap_or_else(|p| p.into_inner());
+        if idle.is_empty() {
+            return false;
+        }
+        drop(idle.remove(0));
+        true
     }
 
     fn take_idle(&self, node: usize, key: &PoolKey, db: Option<&str>) -> Option<BackendConn> {
@@ -125,12 +221,14 @@ impl Pools {
             if conn.reset().await.is_err() {
                 return;
             }
-            let mut idle = pools.idle[conn.node]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let node = conn.node;
+            let mut idle = pools.idle[node].lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < pools.max_idle_per_node {
                 idle.push(conn);
             }
+            drop(idle);
+            // A session queued for a slot may take or evict it.
+            pools.returned[node].notify_one();
         });
     }
 

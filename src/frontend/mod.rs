@@ -118,12 +118,40 @@ async fn command_loop(
     shutdown: &mut broadcast::Receiver<()>,
 ) {
     let max_packet = ctx.config.proxy.max_allowed_packet;
+    let release_after = ctx.config.pool.release_idle_after();
     loop {
-        let idle_limit = ctx.config.proxy.client_idle_timeout();
+        let idle_deadline = ctx
+            .config
+            .proxy
+            .client_idle_timeout()
+            .map(|limit| tokio::time::Instant::now() + limit);
+        // While the client thinks, its backend connections may serve others:
+        // wait for the next command's first byte, or give them back.
+        if let (Some(after), true) = (release_after, session.holds_backends()) {
+            tokio::select! {
+                input = session.client.wait_for_input() => match input {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "client read failed");
+                        return;
+                    }
+                },
+                () = tokio::time::sleep(after) => session.release_idle_backends().await,
+                () = idle_until(idle_deadline) => {
+                    tracing::debug!("client idle too long: disconnected");
+                    return;
+                }
+                _ = shutdown.recv() => {
+                    let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
+                    return;
+                }
+            }
+        }
         let read = tokio::select! {
             read = session.client.read_payload(max_packet) => read,
             // Like the server's wait_timeout: a silent client is let go.
-            _ = idle(idle_limit) => {
+            () = idle_until(idle_deadline) => {
                 tracing::debug!("client idle too long: disconnected");
                 return;
             }
@@ -191,10 +219,10 @@ impl Drop for GaugeGuard {
     }
 }
 
-/// Completes after `limit`, or never without one.
-async fn idle(limit: Option<std::time::Duration>) {
-    match limit {
-        Some(d) => tokio::time::sleep(d).await,
+/// Completes at `deadline`, or never without one.
+async fn idle_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

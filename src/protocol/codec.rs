@@ -99,6 +99,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }
     }
 
+    /// Waits until at least one byte is buffered; false when the peer
+    /// closed the connection first. Cancel-safe (bytes read stay buffered),
+    /// so it can race a timer without losing part of a command.
+    pub async fn wait_for_input(&mut self) -> io::Result<bool> {
+        if !self.rbuf.is_empty() {
+            return Ok(true);
+        }
+        self.rbuf.reserve(READ_RESERVE);
+        Ok(self.stream.read_buf(&mut self.rbuf).await? > 0)
+    }
+
     /// Reads one packet of at most `max_packet` bytes without reading a
     /// byte past it: what follows may not be MySQL packets (after an SSL
     /// Request the client starts its TLS handshake at once).

@@ -88,6 +88,16 @@ impl MySqlError {
         )
     }
 
+    /// ER_CON_COUNT_ERROR: `pool.max_per_node` reached and no connection
+    /// freed within `pool.queue_timeout_ms`.
+    pub fn pool_exhausted(detail: &str) -> Self {
+        Self::new(
+            1040,
+            b"08004",
+            format!("Too many connections: splitrail: {detail}"),
+        )
+    }
+
     /// ER_UNKNOWN_COM_ERROR.
     pub fn unknown_command(command: u8) -> Self {
         Self::new(1047, b"08S01", format!("Unknown command 0x{command:02x}"))

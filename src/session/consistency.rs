@@ -84,6 +84,13 @@ impl Session {
         }
     }
 
+    /// Makes sure the session's last write position is known (read from
+    /// the writer connection) before that connection is given up. False
+    /// when it cannot be read.
+    pub(super) async fn settle_position(&mut self) -> bool {
+        !self.rw.position_stale || self.refresh_position().await
+    }
+
     /// Reads the session's last write position from its writer connection.
     /// False when it cannot (then the read goes to the writer).
     async fn refresh_position(&mut self) -> bool {

@@ -109,6 +109,11 @@ pub struct Session {
     pins: Pins,
     /// A READ ONLY transaction open on this replica.
     replica_tx: Option<NodeId>,
+    /// LAST_INSERT_ID() as the writer's OK packets last reported it, so a
+    /// session whose connections were released still gets it.
+    last_insert_id: u64,
+    /// The next writer connection must first be told `last_insert_id`.
+    restore_insert_id: bool,
 }
 
 /// Writer-only state held by a session.
@@ -150,6 +155,8 @@ impl Session {
             flags: SessionFlags::default(),
             pins: Pins::default(),
             replica_tx: None,
+            last_insert_id: 0,
+            restore_insert_id: false,
             state: SessionState::default(),
             backends: Vec::new(),
             session_writer: None,
@@ -884,6 +891,12 @@ impl Session {
                 Ok(i) => {
                     self.session_writer = Some(writer);
                     self.sync_state(i).await?;
+                    if std::mem::take(&mut self.restore_insert_id) {
+                        // LAST_INSERT_ID(n) sets what LAST_INSERT_ID()
+                        // returns next; DO discards the result.
+                        let sql = format!("DO LAST_INSERT_ID({})", self.last_insert_id);
+                        self.backends[i].run_sql(sql.as_bytes()).await?;
+                    }
                     return Ok(i);
                 }
                 Err(e) if e.is_unreachable() => {
@@ -891,7 +904,7 @@ impl Session {
                     self.ctx.topology.fail_over(writer);
                 }
                 Err(BackendError::Refused(err)) => return Err(SessionError::Backend(err)),
-                Err(e) => return Err(SessionError::Report(MySqlError::no_backend(&e.to_string()))),
+                Err(e) => return Err(SessionError::Report(unavailable(&e))),
             }
         }
         Err(SessionError::Report(MySqlError::no_writable_master()))
@@ -919,7 +932,7 @@ impl Session {
                     self.ctx.topology.mark_down(node);
                 }
                 tracing::warn!(error = %e, "backend unavailable");
-                Err(SessionError::Report(MySqlError::no_backend(&e.to_string())))
+                Err(SessionError::Report(unavailable(&e)))
             }
         }
     }
@@ -1017,6 +1030,9 @@ impl Session {
                     self.flags.in_transaction =
                         status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
                     self.flags.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+                    if outcome.last.last_insert_id != 0 {
+                        self.last_insert_id = outcome.last.last_insert_id;
+                    }
                 }
                 Ok(outcome)
             }
@@ -1101,12 +1117,56 @@ impl Session {
         }
     }
 
+    /// True while the session holds backend connections.
+    pub fn holds_backends(&self) -> bool {
+        !self.backends.is_empty()
+    }
+
+    /// Gives the held connections back to the pools while the client is
+    /// idle, when nothing the client could still rely on lives only on them:
+    /// no transaction (read-only ones included), no pins (temporary tables,
+    /// locks, user variables, SQL PREPARE), no open cursor. The recorded
+    /// state (database, SETs, multi-statement option) is replayed on the
+    /// next connections, and LAST_INSERT_ID() is restored on the writer.
+    /// What is lost is what MySQL ties to "the previous statement" of a
+    /// connection (SHOW WARNINGS, FOUND_ROWS(), ROW_COUNT()): after a
+    /// release they describe no statement, as after COM_RESET_CONNECTION.
+    pub async fn release_idle_backends(&mut self) {
+        let bound = self.flags.in_transaction
+            || self.flags.pinned
+            || self.replica_tx.is_some()
+            || self.stmts.has_open_cursor();
+        if bound || self.backends.is_empty() {
+            return;
+        }
+        // Causal reads need the last write's position, which only the
+        // writer connection knows.
+        if !self.settle_position().await {
+            return;
+        }
+        self.restore_insert_id = self.last_insert_id != 0;
+        for conn in self.backends.drain(..) {
+            self.ctx.pools.checkin(conn);
+        }
+        self.session_writer = None;
+        self.last_node = None;
+        tracing::trace!("idle session released its backend connections");
+    }
+
     /// Ends the session: held connections go back to their pools (where they
     /// are reset before anyone else gets them).
     pub fn close(mut self) {
         for conn in self.backends.drain(..) {
             self.ctx.pools.checkin(conn);
         }
+    }
+}
+
+/// What the client is told when no connection to a backend could be had.
+fn unavailable(e: &BackendError) -> MySqlError {
+    match e {
+        BackendError::PoolExhausted { .. } => MySqlError::pool_exhausted(&e.to_string()),
+        _ => MySqlError::no_backend(&e.to_string()),
     }
 }
 

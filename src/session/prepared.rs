@@ -81,6 +81,11 @@ impl Statements {
         self.by_id.remove(&id)
     }
 
+    /// True when a statement has a cursor open (bound to its connection).
+    pub fn has_open_cursor(&self) -> bool {
+        self.by_id.values().any(|s| s.cursor_node.is_some())
+    }
+
     pub fn clear(&mut self) {
         self.by_id.clear();
     }
