@@ -94,6 +94,8 @@ impl Classification {
     }
 }
 
+// Inlined: it runs dozens of times per word, against constant keywords.
+#[inline]
 fn is(word: &[u8], keyword: &str) -> bool {
     word.eq_ignore_ascii_case(keyword.as_bytes())
 }
@@ -361,7 +363,7 @@ impl<'a> ReadScan<'a> {
         } else if is(w, "SQL_CALC_FOUND_ROWS") {
             self.unsafe_for_replica = true;
             self.pins = true;
-        } else if WRITE_VERBS.iter().any(|v| is(w, v)) {
+        } else if may_be_write_verb(w) && WRITE_VERBS.iter().any(|v| is(w, v)) {
             // A write verb inside a read (`WITH … DELETE`, a second verb
             // that slipped through): not a plain read.
             // INSERT(…)/REPLACE(…)/TRUNCATE(…) functions are decided at `(`.
@@ -446,6 +448,32 @@ const WRITE_VERBS: &[&str] = &[
     "SIGNAL",
     "RESIGNAL",
 ];
+
+/// A cheap pre-test for `WRITE_VERBS.iter().any(|v| is(w, v))`, which runs
+/// for every word of every SELECT: false when no write verb has `w`'s first
+/// letter and length (most words of a SELECT), so the list is scanned only
+/// for the few words that pass.
+fn may_be_write_verb(w: &[u8]) -> bool {
+    /// For each letter A–Z, bit n is set when a write verb of n bytes starts
+    /// with it.
+    const LENGTHS_BY_LETTER: [u32; 26] = {
+        let mut table = [0u32; 26];
+        let mut i = 0;
+        while i < WRITE_VERBS.len() {
+            let verb = WRITE_VERBS[i].as_bytes();
+            assert!(verb[0].is_ascii_uppercase() && verb.len() < 32);
+            table[(verb[0] - b'A') as usize] |= 1 << verb.len();
+            i += 1;
+        }
+        table
+    };
+    match w.first() {
+        Some(b) if b.is_ascii_alphabetic() && w.len() < 32 => {
+            LENGTHS_BY_LETTER[(b.to_ascii_uppercase() - b'A') as usize] & (1 << w.len()) != 0
+        }
+        _ => false,
+    }
+}
 
 /// `WITH [RECURSIVE] name [(columns)] AS (query) [, …] main-statement`:
 /// a read only when every CTE body and the main statement are reads.
@@ -761,4 +789,33 @@ pub fn use_database(sql: &[u8]) -> Option<String> {
             .to_string()
     };
     (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_verb_pretest_passes_every_verb_in_any_case() {
+        for verb in WRITE_VERBS {
+            let lower = verb.to_ascii_lowercase();
+            let mixed: String = verb
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for spelling in [verb.to_string(), lower, mixed] {
+                assert!(may_be_write_verb(spelling.as_bytes()), "{spelling}");
+            }
+        }
+        for word in ["", "id", "4242", "WHERE", "sbtest1", "_x", "é", "INSERTED"] {
+            assert!(!may_be_write_verb(word.as_bytes()), "{word}");
+        }
+    }
 }
