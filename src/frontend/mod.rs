@@ -119,26 +119,35 @@ async fn command_loop(
 ) {
     let max_packet = ctx.config.proxy.max_allowed_packet;
     let release_after = ctx.config.pool.release_idle_after();
+    let idle_limit = ctx.config.proxy.client_idle_timeout();
     loop {
-        let idle_deadline = ctx
-            .config
-            .proxy
-            .client_idle_timeout()
-            .map(|limit| tokio::time::Instant::now() + limit);
-        // While the client thinks, its backend connections may serve others:
-        // wait for the next command's first byte, or give them back.
-        if let (Some(after), true) = (release_after, session.holds_backends()) {
+        let now = tokio::time::Instant::now();
+        let idle_deadline = idle_limit.map(|limit| now + limit);
+        // While the client thinks, its backend connections may serve others.
+        let mut release_at = release_after
+            .filter(|_| session.holds_backends())
+            .map(|after| now + after);
+        // Wait for the next command's first byte with one timer: the
+        // release or, like the server's wait_timeout, the idle limit.
+        loop {
+            let wake_at = match (release_at, idle_deadline) {
+                (Some(r), Some(i)) => Some(r.min(i)),
+                (r, i) => r.or(i),
+            };
             tokio::select! {
                 input = session.client.wait_for_input() => match input {
-                    Ok(true) => {}
+                    Ok(true) => break,
                     Ok(false) => return,
                     Err(e) => {
                         tracing::debug!(error = %e, "client read failed");
                         return;
                     }
                 },
-                () = tokio::time::sleep(after) => session.release_idle_backends().await,
-                () = idle_until(idle_deadline) => {
+                () = sleep_until(wake_at) => {
+                    if release_at.take().is_some_and(|r| r <= tokio::time::Instant::now()) {
+                        session.release_idle_backends().await;
+                        continue;
+                    }
                     tracing::debug!("client idle too long: disconnected");
                     return;
                 }
@@ -148,16 +157,21 @@ async fn command_loop(
                 }
             }
         }
-        let read = tokio::select! {
-            read = session.client.read_payload(max_packet) => read,
-            // Like the server's wait_timeout: a silent client is let go.
-            () = idle_until(idle_deadline) => {
-                tracing::debug!("client idle too long: disconnected");
-                return;
-            }
-            _ = shutdown.recv() => {
-                let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
-                return;
+        // Nearly always the whole command is already buffered; otherwise
+        // its rest must arrive within the idle limit too.
+        let read = if session.client.has_whole_packet() {
+            session.client.read_payload(max_packet).await
+        } else {
+            tokio::select! {
+                read = session.client.read_payload(max_packet) => read,
+                () = sleep_until(idle_deadline) => {
+                    tracing::debug!("client stalled in the middle of a command: disconnected");
+                    return;
+                }
+                _ = shutdown.recv() => {
+                    let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
+                    return;
+                }
             }
         };
         let payload = match read {
@@ -220,7 +234,7 @@ impl Drop for GaugeGuard {
 }
 
 /// Completes at `deadline`, or never without one.
-async fn idle_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -99,6 +99,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }
     }
 
+    /// True when a whole packet that completes its payload (no continuation
+    /// chunk follows) is buffered: reading it will not wait for the peer.
+    pub fn has_whole_packet(&self) -> bool {
+        if self.rbuf.len() < HEADER_LEN {
+            return false;
+        }
+        let len = u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], 0]) as usize;
+        len < MAX_CHUNK && self.rbuf.len() >= HEADER_LEN + len
+    }
+
     /// Waits until at least one byte is buffered; false when the peer
     /// closed the connection first. Cancel-safe (bytes read stay buffered),
     /// so it can race a timer without losing part of a command.
