@@ -26,7 +26,8 @@ use std::sync::Arc;
 
 mod change_user;
 mod consistency;
-mod prepared;
+// Public for the fuzz targets (fuzz/fuzz_targets/stmt_execute.rs).
+pub mod prepared;
 
 /// Session state recorded on the writer and replayed, lazily and once, on
 /// every other backend connection the session uses.
