@@ -161,7 +161,7 @@ impl BackendTls {
         let builder = match config.mode {
             BackendTlsMode::Disabled | BackendTlsMode::Required => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate)),
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider()))),
             BackendTlsMode::VerifyCa | BackendTlsMode::VerifyIdentity => {
                 let mut roots = RootCertStore::empty();
                 for cert in load_certs(&config.ca_file)? {
@@ -283,9 +283,10 @@ impl ServerCertVerifier for CaOnlyVerifier {
 }
 
 /// `required`: encryption without authentication of the server (MySQL's
-/// `--ssl-mode=REQUIRED`); protects against eavesdropping only.
+/// `--ssl-mode=REQUIRED`); protects against eavesdropping only. Signatures
+/// are still checked, so the peer must hold the certificate's key.
 #[derive(Debug)]
-struct AcceptAnyCertificate;
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
@@ -305,12 +306,8 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -319,17 +316,11 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
