@@ -64,6 +64,30 @@ pub struct ProxyConfig {
     /// Server version announced to clients before any backend was reached.
     /// Once a backend answers, its own version string is announced.
     pub fallback_server_version: String,
+    /// Authentication plugin announced in the greeting (clients may answer
+    /// with the other one; both are accepted).
+    pub auth_plugin: AuthPluginName,
+}
+
+/// The authentication plugins splitrail can announce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AuthPluginName {
+    /// MariaDB's and MySQL 5.x's default.
+    #[default]
+    #[serde(rename = "mysql_native_password")]
+    MysqlNativePassword,
+    /// MySQL 8's default.
+    #[serde(rename = "caching_sha2_password")]
+    CachingSha2Password,
+}
+
+impl AuthPluginName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthPluginName::MysqlNativePassword => "mysql_native_password",
+            AuthPluginName::CachingSha2Password => "caching_sha2_password",
+        }
+    }
 }
 
 impl Default for ProxyConfig {
@@ -78,6 +102,7 @@ impl Default for ProxyConfig {
             retry_down_after_ms: 5000,
             threads: 0,
             fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
+            auth_plugin: AuthPluginName::default(),
         }
     }
 }

@@ -192,6 +192,37 @@ async fn caching_sha2_full_authentication_over_tls_and_over_rsa() {
     }
 }
 
+/// With `proxy.auth_plugin = "caching_sha2_password"` the greeting
+/// announces MySQL 8's default: libmariadb then answers with that plugin at
+/// once, with no switch, fast for a known password, full for a hash.
+#[tokio::test]
+async fn announcing_caching_sha2_is_followed_by_the_client() {
+    use splitrail::config::AuthPluginName;
+    for hashed in [false, true] {
+        let mut cfg = tls_config();
+        cfg.proxy.auth_plugin = AuthPluginName::CachingSha2Password;
+        if hashed {
+            cfg.users[0].password_hash = "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3".into();
+        }
+        let proxy = start_proxy(cfg).await;
+        for transport in [vec!["--skip-ssl".to_string()], verified_tls()] {
+            let mut a = transport.clone();
+            a.extend(["-e".into(), "SELECT 'announced'".into()]);
+            let out = mariadb(&proxy, "app", "app", &args(&a)).await;
+            assert!(
+                out.status.success(),
+                "hashed={hashed} {transport:?}: {}",
+                stderr(&out)
+            );
+            assert_eq!(stdout(&out).trim(), "announced");
+            let mut a = transport.clone();
+            a.extend(["-e".into(), "SELECT 1".into()]);
+            let out = mariadb(&proxy, "app", "nope", &args(&a)).await;
+            assert!(stderr(&out).contains("ERROR 1045"), "{}", stderr(&out));
+        }
+    }
+}
+
 #[tokio::test]
 async fn caching_sha2_fast_auth_from_the_mariadb_client() {
     let proxy = start_proxy(config()).await;

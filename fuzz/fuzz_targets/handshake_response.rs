@@ -141,6 +141,11 @@ fuzz_target!(
             fallback_version: "8.0.36-splitrail-fuzz",
             tls: None,
             require_tls: knobs & 2 != 0,
+            auth_plugin: if knobs & 4 != 0 {
+                "caching_sha2_password"
+            } else {
+                "mysql_native_password"
+            },
             peer_host: "127.0.0.1",
         };
         let find_user = |name: &[u8]| fx.users.iter().find(|u| u.name.as_bytes() == name).cloned();

@@ -139,9 +139,12 @@ pub fn decrypt_password(
     scramble: &[u8; 20],
     ciphertext: &[u8],
 ) -> Option<Vec<u8>> {
+    // Blinded: the time taken must not depend on the private key
+    // (RUSTSEC-2023-0071, the Marvin attack on unblinded RSA decryption).
+    let mut rng = rand::rngs::OsRng;
     let plain = key
-        .decrypt(rsa::Oaep::new::<sha1::Sha1>(), ciphertext)
-        .or_else(|_| key.decrypt(rsa::Pkcs1v15Encrypt, ciphertext))
+        .decrypt_blinded(&mut rng, rsa::Oaep::new::<sha1::Sha1>(), ciphertext)
+        .or_else(|_| key.decrypt_blinded(&mut rng, rsa::Pkcs1v15Encrypt, ciphertext))
         .ok()?;
     let mut password: Vec<u8> = plain
         .iter()

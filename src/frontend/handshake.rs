@@ -46,6 +46,8 @@ pub struct Settings<'a> {
     pub tls: Option<&'a tokio_rustls::TlsAcceptor>,
     /// Plain-TCP logins are refused.
     pub require_tls: bool,
+    /// The plugin the greeting announces.
+    pub auth_plugin: &'a str,
     /// The client's address, for error messages.
     pub peer_host: &'a str,
 }
@@ -133,7 +135,7 @@ pub async fn handshake(
         offered,
         collation,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
-        Some(NATIVE_PASSWORD.as_bytes()),
+        Some(settings.auth_plugin.as_bytes()),
     )
     .with_mariadb_ext_capabilities(offered_mariadb_caps(backend));
     let mut buf = Vec::with_capacity(128);
@@ -221,6 +223,7 @@ pub async fn handshake(
         Some(AuthPlugin::CachingSha2Password) if user.is_some() => Method::Sha2Full,
         Some(_) => Method::Switch,
     };
+    tracing::debug!(?method, tls, "authentication");
     let denied =
         |token: &[u8]| MySqlError::access_denied(&user_name, settings.peer_host, !token.is_empty());
     let authenticated = match method {

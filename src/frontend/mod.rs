@@ -44,6 +44,7 @@ pub async fn serve_client(
             fallback_version: &ctx.config.proxy.fallback_server_version,
             tls: ctx.tls_acceptor.as_ref(),
             require_tls: ctx.config.tls.require,
+            auth_plugin: ctx.config.proxy.auth_plugin.as_str(),
             peer_host: &peer_host,
         };
         let handshake = handshake::handshake(&mut client, &settings, |name| ctx.user(name));
