@@ -227,6 +227,11 @@ pub struct BackendTlsConfig {
     /// Name checked against every backend's certificate instead of the
     /// host in its `addr` (`verify_identity` only).
     pub server_name: String,
+    /// Without TLS, a MySQL 8 backend's caching_sha2_password full
+    /// authentication needs its RSA public key; fetching it unauthenticated
+    /// lets a man in the middle read the password, so it is opt-in (MySQL's
+    /// `--get-server-public-key`).
+    pub allow_public_key_retrieval: bool,
 }
 
 #[derive(Clone, Deserialize, Serialize)]

@@ -92,6 +92,7 @@ impl Context {
             &config.pool,
             config.proxy.connect_timeout(),
             tls::BackendTls::from_config(&config.backend_tls)?,
+            config.backend_tls.allow_public_key_retrieval,
         ));
         let tls_acceptor = tls::acceptor(&config.tls)?;
         let state_file = StateFile::new(&config.admin.state_file);

@@ -26,7 +26,7 @@ async fn read_until_closed(tcp: &mut TcpStream) -> Vec<u8> {
 
 async fn logged_in(proxy: &Proxy) -> BackendConn {
     let key = PoolKey::new("app".into(), Default::default(), 45);
-    BackendConn::connect(0, &proxy.addr.to_string(), &key, "app", LIMIT, None)
+    BackendConn::connect(0, &proxy.addr.to_string(), &key, "app", LIMIT, None, false)
         .await
         .expect("login through the proxy")
         .0
@@ -126,7 +126,7 @@ async fn garbage_sql_gets_what_the_server_itself_answers() {
     let proxy = start_proxy(config()).await;
     let mut via_proxy = logged_in(&proxy).await;
     let key = PoolKey::new("app".into(), Default::default(), 45);
-    let (mut direct, _) = BackendConn::connect(0, &lab().m1, &key, "app", LIMIT, None)
+    let (mut direct, _) = BackendConn::connect(0, &lab().m1, &key, "app", LIMIT, None, false)
         .await
         .unwrap();
     let code = |r: Result<packets::OkInfo, splitrail::backend::conn::CommandError>| match r {

@@ -26,10 +26,17 @@ fn key(caps: CapabilityFlags) -> PoolKey {
 /// Runs `sql` on `addr` as a raw client and returns every response packet
 /// (sequence id and payload).
 async fn raw_response(addr: &str, caps: CapabilityFlags, sql: &str) -> Vec<(u8, Vec<u8>)> {
-    let (mut conn, _) =
-        BackendConn::connect(0, addr, &key(caps), "app", Duration::from_secs(5), None)
-            .await
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let (mut conn, _) = BackendConn::connect(
+        0,
+        addr,
+        &key(caps),
+        "app",
+        Duration::from_secs(5),
+        None,
+        false,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     let mut payload = vec![0x03];
     payload.extend_from_slice(sql.as_bytes());
     conn.stream().send(0, &payload).await.unwrap();

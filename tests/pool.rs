@@ -150,6 +150,39 @@ async fn transactions_and_pins_keep_their_connection_while_idle() {
     assert_eq!(n, Some(0), "the temporary table must still be there");
 }
 
+/// `SET insert_id` (like `SET TRANSACTION`) describes the next statement
+/// only: an idle session keeps it on its connection instead of releasing,
+/// and it is never replayed on a later connection.
+#[tokio::test]
+async fn next_statement_settings_are_neither_lost_nor_replayed() {
+    let proxy = start_proxy(releasing_config(100)).await;
+    let table = unique("pool_next");
+    let mut c = proxy.conn().await;
+    c.query_drop(format!(
+        "CREATE TABLE {table} (id INT AUTO_INCREMENT PRIMARY KEY)"
+    ))
+    .await
+    .unwrap();
+    c.query_drop("SET insert_id = 1000").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.query_drop(format!("INSERT INTO {table} VALUES ()"))
+        .await
+        .unwrap();
+    let first: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(first, Some(1000), "the pending insert_id was lost");
+    // Released now; a replayed insert_id would collide with row 1000.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.query_drop(format!("INSERT INTO {table} VALUES ()"))
+        .await
+        .expect("insert_id must not be replayed");
+    let n: Option<i64> = c
+        .query_first(format!("SELECT COUNT(*) FROM {table}"))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+    c.query_drop(format!("DROP TABLE {table}")).await.unwrap();
+}
+
 /// Sessions holding writer connections (open transactions) use up
 /// `max_per_node`; the next one waits `queue_timeout_ms`, then gets 1040.
 #[tokio::test]

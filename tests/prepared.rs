@@ -145,6 +145,7 @@ async fn unknown_statement_id_is_an_error_not_a_hang() {
         "app",
         std::time::Duration::from_secs(5),
         None,
+        false,
     )
     .await
     .unwrap();
@@ -175,6 +176,7 @@ async fn cursor_fetch_follows_the_connection_that_opened_the_cursor() {
             "app",
             std::time::Duration::from_secs(5),
             None,
+            false,
         )
         .await
         .unwrap();

@@ -100,6 +100,7 @@ async fn ten_thousand_malformed_packets_leave_the_proxy_serving() {
                     "app",
                     Duration::from_secs(5),
                     None,
+                    false,
                 )
                 .await
                 else {
@@ -159,6 +160,7 @@ async fn a_burst_of_wrong_passwords_is_refused_and_good_clients_are_unaffected()
                 &wrong,
                 Duration::from_secs(20),
                 None,
+                false,
             )
             .await
             {

@@ -373,3 +373,29 @@ async fn client_certificate_for_x509_backend_accounts() {
     };
     assert_eq!(refused, Some(1045), "without a client certificate");
 }
+
+/// COM_CHANGE_USER is no way around `require_tls`: a plain-TCP session
+/// cannot become a user that must use TLS.
+#[tokio::test]
+async fn change_user_to_a_require_tls_user_over_plain_tcp_is_refused() {
+    let mut cfg = tls_config();
+    cfg.users[0].require_tls = true;
+    let mut low: splitrail::config::UserConfig =
+        toml::from_str("name = 'monitor'\npassword = 'monitor'").unwrap();
+    low.require_tls = false;
+    cfg.users.push(low);
+    let proxy = start_proxy(cfg).await;
+    let url = format!(
+        "mysql://monitor:monitor@{}/?prefer_socket=false",
+        proxy.addr
+    );
+    let mut conn = connect(&url).await;
+    let target = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("app".into()))
+        .with_pass(Some("app".into()));
+    let err = conn
+        .change_user(target)
+        .await
+        .expect_err("became a require_tls user over plain TCP");
+    assert_eq!(server_error_code(&err), Some(1045), "{err}");
+}

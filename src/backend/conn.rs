@@ -229,8 +229,9 @@ impl BackendConn {
         password: &str,
         timeout: Duration,
         tls: Option<&BackendTls>,
+        allow_key_retrieval: bool,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
-        let connect = Self::connect_inner(node, addr, key, password, tls);
+        let connect = Self::connect_inner(node, addr, key, password, tls, allow_key_retrieval);
         match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result,
             Err(_) => Err(BackendError::Timeout {
@@ -246,6 +247,7 @@ impl BackendConn {
         key: &PoolKey,
         password: &str,
         tls: Option<&BackendTls>,
+        allow_key_retrieval: bool,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
         let tcp = TcpStream::connect(addr)
             .await
@@ -380,8 +382,16 @@ impl BackendConn {
                         let mut clear = password.as_bytes().to_vec();
                         clear.push(0);
                         stream.send(seq, &clear).await?;
-                    } else {
+                    } else if allow_key_retrieval {
                         stream.send(seq, &[0x02]).await?;
+                    } else {
+                        // An unauthenticated key could be an attacker's,
+                        // who would then read the password.
+                        return Err(unsupported_auth(
+                            "caching_sha2_password full authentication over plain TCP needs \
+                             the server's RSA key: use [backend_tls], or set \
+                             backend_tls.allow_public_key_retrieval on a trusted network",
+                        ));
                     }
                 }
                 // The server's public key (PEM), after our 0x02.

@@ -31,6 +31,8 @@ pub struct Pools {
     connect_timeout: Duration,
     /// TLS towards backends (`[backend_tls]`), if any.
     tls: Option<BackendTls>,
+    /// May ask a backend for its RSA key over plain TCP.
+    allow_key_retrieval: bool,
     /// Connection slots per node (`pool.max_per_node`); `None`: no limit.
     slots: Option<Vec<Arc<Semaphore>>>,
     max_per_node: usize,
@@ -50,6 +52,7 @@ impl Pools {
         config: &PoolConfig,
         connect_timeout: Duration,
         tls: Option<BackendTls>,
+        allow_key_retrieval: bool,
     ) -> Pools {
         let slots = (config.max_per_node > 0).then(|| {
             open.iter()
@@ -58,6 +61,7 @@ impl Pools {
         });
         Pools {
             tls,
+            allow_key_retrieval,
             slots,
             max_per_node: config.max_per_node,
             returned: open.iter().map(|_| Notify::new()).collect(),
@@ -90,34 +94,52 @@ impl Pools {
         key: &PoolKey,
         password: &str,
         db: Option<&str>,
+        queue: bool,
     ) -> Result<BackendConn, BackendError> {
-        let deadline = tokio::time::Instant::now() + self.queue_timeout;
-        loop {
+        let Some(slots) = &self.slots else {
             if let Some(conn) = self.checkout_idle(node, key, db).await? {
                 return Ok(conn);
             }
-            let Some(slots) = &self.slots else {
-                return self.connect(node, key, password, None).await;
-            };
-            let semaphore = &slots[node.id];
+            return self.connect(node, key, password, None).await;
+        };
+        let semaphore = &slots[node.id];
+        let exhausted = |waited| BackendError::PoolExhausted {
+            node: node.name.clone(),
+            limit: self.max_per_node,
+            waited,
+        };
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        // One place in the semaphore's (FIFO) queue for the whole wait.
+        let acquire = Arc::clone(semaphore).acquire_owned();
+        tokio::pin!(acquire);
+        loop {
+            // Listening before looking: a connection that comes back idle
+            // between the look and the wait is not missed.
+            let returned = self.returned[node.id].notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(conn) = self.checkout_idle(node, key, db).await? {
+                return Ok(conn);
+            }
             if let Some(slot) = self.try_slot(node.id, semaphore) {
                 return self.connect(node, key, password, Some(slot)).await;
+            }
+            if !queue {
+                return Err(exhausted(Duration::ZERO));
             }
             // Every slot is taken by a connection in use: wait for one to be
             // closed, or to come back idle (it may suit us, or be evicted).
             tokio::select! {
-                slot = Arc::clone(semaphore).acquire_owned() => {
-                    if let Ok(slot) = slot {
-                        return self.connect(node, key, password, Some(slot)).await;
-                    }
+                slot = &mut acquire => {
+                    return match slot {
+                        Ok(slot) => self.connect(node, key, password, Some(slot)).await,
+                        // Only a closed semaphore errs; ours never close.
+                        Err(_) => Err(exhausted(self.queue_timeout)),
+                    };
                 }
-                () = self.returned[node.id].notified() => {}
+                () = &mut returned => {}
                 () = tokio::time::sleep_until(deadline) => {
-                    return Err(BackendError::PoolExhausted {
-                        node: node.name.clone(),
-                        limit: self.max_per_node,
-                        waited: self.queue_timeout,
-                    });
+                    return Err(exhausted(self.queue_timeout));
                 }
             }
         }
@@ -166,6 +188,7 @@ impl Pools {
             password,
             self.connect_timeout,
             self.tls.as_ref(),
+            self.allow_key_retrieval,
         )
         .await?;
         self.remember_greeting(greeting);
@@ -218,8 +241,10 @@ impl Pools {
             return;
         }
         tokio::spawn(async move {
-            if conn.reset().await.is_err() {
-                return;
+            // A node that stopped answering must not keep the slot forever.
+            match tokio::time::timeout(pools.connect_timeout, conn.reset()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return,
             }
             let node = conn.node;
             let mut idle = pools.idle[node].lock().unwrap_or_else(|p| p.into_inner());

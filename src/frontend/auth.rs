@@ -132,19 +132,25 @@ pub fn public_key_pem(key: &rsa::RsaPrivateKey) -> Option<String> {
 }
 
 /// Decrypts a client's RSA-encrypted password: the client encrypts
-/// (password + NUL) XOR scramble (repeated) with OAEP/SHA-1 (MySQL ≥ 8.0.5;
-/// older clients use PKCS#1 v1.5). Returns the password without the NUL.
+/// (password + NUL) XOR scramble (repeated) with OAEP/SHA-1, as MySQL 8
+/// servers require. Returns the password without the NUL.
+///
+/// OAEP only, a ciphertext of exactly the key's size, and blinded
+/// decryption (RUSTSEC-2023-0071); every failure looks the same to the
+/// caller, so the exchange is no padding oracle. Costs a 2048-bit private
+/// key operation: call it off the async threads.
 pub fn decrypt_password(
     key: &rsa::RsaPrivateKey,
     scramble: &[u8; 20],
     ciphertext: &[u8],
 ) -> Option<Vec<u8>> {
-    // Blinded: the time taken must not depend on the private key
-    // (RUSTSEC-2023-0071, the Marvin attack on unblinded RSA decryption).
+    use rsa::traits::PublicKeyParts;
+    if ciphertext.len() != key.size() {
+        return None;
+    }
     let mut rng = rand::rngs::OsRng;
     let plain = key
         .decrypt_blinded(&mut rng, rsa::Oaep::new::<sha1::Sha1>(), ciphertext)
-        .or_else(|_| key.decrypt_blinded(&mut rng, rsa::Pkcs1v15Encrypt, ciphertext))
         .ok()?;
     let mut password: Vec<u8> = plain
         .iter()

@@ -202,6 +202,10 @@ pub async fn handshake(
     let user = find_user(parsed.user());
     let mut token = parsed.scramble_buf().to_vec();
     let starts_sha2 = matches!(parsed.auth_plugin(), Some(AuthPlugin::CachingSha2Password));
+    // libmysqlclient's caching_sha2 plugin says "no password" with one NUL.
+    if starts_sha2 && token == [0] {
+        token.clear();
+    }
     // A client whose plugin differs from the one we announced sends no
     // proof ("tell me the scramble for my plugin"): give it ours.
     if starts_sha2
@@ -210,6 +214,9 @@ pub async fn handshake(
         && client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH)
     {
         (token, seq) = switch_plugin(client, seq, &scramble, CACHING_SHA2_PASSWORD).await?;
+        if token == [0] {
+            token.clear();
+        }
     }
     let cleartext_known = user.as_ref().is_some_and(|u| u.password_hash.is_empty());
     let method = match parsed.auth_plugin() {
@@ -220,7 +227,12 @@ pub async fn handshake(
         {
             Method::Sha2Fast
         }
-        Some(AuthPlugin::CachingSha2Password) if user.is_some() => Method::Sha2Full,
+        // No proof at all is an empty password, which a hash-only user does
+        // not have: denied below without a full authentication round.
+        Some(AuthPlugin::CachingSha2Password) if user.is_some() && !token.is_empty() => {
+            Method::Sha2Full
+        }
+        Some(AuthPlugin::CachingSha2Password) => Method::Sha2Fast,
         Some(_) => Method::Switch,
     };
     tracing::debug!(?method, tls, "authentication");
@@ -230,9 +242,11 @@ pub async fn handshake(
         Method::Native => user
             .as_ref()
             .is_some_and(|u| auth::verify_user(u, &scramble, &token)),
-        Method::Sha2Fast => user
-            .as_ref()
-            .is_some_and(|u| auth::verify_sha2(&scramble, &u.password, &token)),
+        // Only against a password known in clear: a hash-only user's
+        // `password` is the backend login's.
+        Method::Sha2Fast => user.as_ref().is_some_and(|u| {
+            u.password_hash.is_empty() && auth::verify_sha2(&scramble, &u.password, &token)
+        }),
         Method::Switch => {
             if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
                 return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
@@ -245,15 +259,20 @@ pub async fn handshake(
             let password;
             (password, seq) = match full_auth(client, seq, &scramble, tls).await? {
                 FullAuth::Password(p, next) => (p, next),
-                FullAuth::Refused(next) => {
+                FullAuth::Unusable(next) => (Vec::new(), next),
+                FullAuth::NoKey(next) => {
                     let err =
                         MySqlError::secure_connection_required(&user_name, settings.peer_host);
                     return Err(send_rejection(client, next, err).await);
                 }
             };
+            // An unusable answer (not decryptable, or cleartext over plain
+            // TCP) is denied like a wrong password: no oracle.
             token = password.clone();
-            user.as_ref()
-                .is_some_and(|u| auth::verify_cleartext(u, &password))
+            !password.is_empty()
+                && user
+                    .as_ref()
+                    .is_some_and(|u| auth::verify_cleartext(u, &password))
         }
     };
     // A REQUIRE SSL account over plain TCP is refused like a wrong password,
@@ -289,9 +308,11 @@ pub async fn handshake(
 enum FullAuth {
     /// The client's password, and the sequence id of our verdict.
     Password(Vec<u8>, u8),
-    /// The client sent its password in clear over plain TCP, or something
-    /// else we cannot use; reply at this sequence id.
-    Refused(u8),
+    /// The answer cannot be a password (not decryptable with our key, or
+    /// cleartext over plain TCP); reply at this sequence id.
+    Unusable(u8),
+    /// No RSA key to offer a plain-TCP client.
+    NoKey(u8),
 }
 
 /// caching_sha2_password full authentication: "perform_full_authentication"
@@ -315,12 +336,12 @@ async fn full_auth(
         return Ok(FullAuth::Password(password, seq));
     }
     let Some(key) = auth::rsa_key().await else {
-        return Ok(FullAuth::Refused(seq));
+        return Ok(FullAuth::NoKey(seq));
     };
     let mut encrypted = reply.bytes;
     if encrypted.as_ref() == [0x02] {
         let Some(pem) = auth::public_key_pem(key) else {
-            return Ok(FullAuth::Refused(seq));
+            return Ok(FullAuth::NoKey(seq));
         };
         let mut more = Vec::with_capacity(pem.len() + 1);
         more.push(0x01);
@@ -330,9 +351,16 @@ async fn full_auth(
         seq = reply.last_seq.wrapping_add(1);
         encrypted = reply.bytes;
     }
-    Ok(match auth::decrypt_password(key, scramble, &encrypted) {
+    // A private-key operation (~1 ms): not on the async threads.
+    let scramble = *scramble;
+    let decrypted =
+        tokio::task::spawn_blocking(move || auth::decrypt_password(key, &scramble, &encrypted))
+            .await
+            .ok()
+            .flatten();
+    Ok(match decrypted {
         Some(password) => FullAuth::Password(password, seq),
-        None => FullAuth::Refused(seq),
+        None => FullAuth::Unusable(seq),
     })
 }
 
@@ -370,8 +398,9 @@ async fn read(
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof.into())),
         Err(ReadError::Io(e)) => Err(HandshakeError::Io(e)),
-        Err(ReadError::TooLarge { .. }) => {
-            Err(send_rejection(client, 2, MySqlError::bad_handshake()).await)
+        Err(ReadError::TooLarge { last_seq }) => {
+            let seq = last_seq.wrapping_add(1);
+            Err(send_rejection(client, seq, MySqlError::bad_handshake()).await)
         }
     }
 }

@@ -34,6 +34,11 @@ pub enum Pin {
     TableLocks,
     /// GET_LOCK(); released by RELEASE_ALL_LOCKS().
     NamedLocks,
+    /// State for the session's next statement or transaction only (`SET
+    /// TRANSACTION …`, `SET insert_id = …`): it lives on the writer
+    /// connection, must not be replayed elsewhere, and is consumed by the
+    /// next statement.
+    NextStatement,
 }
 
 /// A routing hint from a leading `/* splitrail:… */` comment.
@@ -189,7 +194,8 @@ fn pins_on_write(verb: &[u8], lx: &mut Lexer<'_>) -> Option<Pin> {
     }
     // CALL: a procedure can set user variables (OUT parameters), create
     // temporary tables or take locks on the writer connection.
-    if is(verb, "PREPARE") || is(verb, "EXECUTE") || is(verb, "CALL") {
+    // HANDLER … OPEN keeps a table handle on the connection.
+    if is(verb, "PREPARE") || is(verb, "EXECUTE") || is(verb, "CALL") || is(verb, "HANDLER") {
         return Some(Pin::Sticky);
     }
     if is(verb, "CREATE") {
@@ -684,6 +690,13 @@ fn explain_statement(lx: &mut Lexer<'_>) -> Classification {
 /// Such a SET runs on the writer and pins the session there.
 fn set_statement(lx: &mut Lexer<'_>) -> Classification {
     let write = |lx: &mut Lexer<'_>| single(lx, Classification::new(StatementKind::Write));
+    let next_statement = |lx: &mut Lexer<'_>| {
+        let c = Classification {
+            pin: Pin::NextStatement,
+            ..Classification::pinning(StatementKind::Write)
+        };
+        single(lx, c)
+    };
     let mut replayable = true;
     // True between `=` and the next top-level `,`.
     let mut in_value = false;
@@ -692,6 +705,12 @@ fn set_statement(lx: &mut Lexer<'_>) -> Classification {
     while let Some(tok) = lx.next_token() {
         if !in_value {
             match tok {
+                // SET TRANSACTION (no SESSION/GLOBAL): the next transaction only.
+                Tok::Word(w) if first && is(w, "TRANSACTION") => return next_statement(lx),
+                Tok::Word(w) if is_one_shot_variable(w) => return next_statement(lx),
+                Tok::SysVar(name) if is_one_shot_variable(session_scoped(name)) => {
+                    return next_statement(lx)
+                }
                 Tok::Word(w) if first && SET_WRITES.iter().any(|k| is(w, k)) => return write(lx),
                 Tok::Word(w) if is(w, "GLOBAL") || is(w, "PERSIST") || is(w, "PERSIST_ONLY") => {
                     return write(lx)
@@ -734,6 +753,21 @@ fn set_statement(lx: &mut Lexer<'_>) -> Classification {
 }
 
 /// First words after SET that make it something other than session state.
+/// Session variables that describe the next statement only; replaying them
+/// on another connection (or later) would be wrong.
+fn is_one_shot_variable(name: &[u8]) -> bool {
+    ["insert_id", "last_insert_id", "rand_seed1", "rand_seed2"]
+        .iter()
+        .any(|v| is(name, v))
+}
+
+/// `session.x` / `local.x` → `x` (the text of a `@@…` token).
+fn session_scoped(name: &[u8]) -> &[u8] {
+    strip_prefix_ignore_case(name, b"session.")
+        .or_else(|| strip_prefix_ignore_case(name, b"local."))
+        .unwrap_or(name)
+}
+
 const SET_WRITES: &[&str] = &[
     "GLOBAL",
     "PERSIST",

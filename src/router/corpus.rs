@@ -785,7 +785,10 @@ const KINDS: &[(&str, StatementKind, bool)] = &[
     // Not session state at all.
     ("SET GLOBAL max_connections = 500", WRITE, NO_PIN),
     ("SET @@global.read_only = 1", WRITE, NO_PIN),
-    ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", WRITE, NO_PIN),
+    // The next transaction's characteristics: kept on the writer connection
+    // until the next statement (Pin::NextStatement), never replayed.
+    ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", WRITE, PINS),
+    ("SET insert_id = 100", WRITE, PINS),
     ("SET PASSWORD = 'x'", WRITE, NO_PIN),
     ("SET STATEMENT max_statement_time = 1 FOR SELECT 1", WRITE, NO_PIN),
     // State only the writer connection has (DESIGN §3.2).

@@ -154,6 +154,26 @@ mod tests {
     #[test]
     fn unlock_and_release_all_locks_release_their_pins() {
         assert_eq!(classify(b"LOCK TABLES t READ").pin, Pin::TableLocks);
+        for next_only in [
+            &b"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"[..],
+            b"SET TRANSACTION READ ONLY",
+            b"SET insert_id = 100",
+            b"SET @@session.rand_seed1 = 1, @@rand_seed2 = 2",
+            b"set LAST_INSERT_ID=7",
+        ] {
+            let c = classify(next_only);
+            assert!(
+                c.pins_writer && c.pin == Pin::NextStatement && c.kind == StatementKind::Write,
+                "{}: {c:?}",
+                String::from_utf8_lossy(next_only)
+            );
+        }
+        // The session-wide form is ordinary replayable session state.
+        assert_eq!(
+            classify(b"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").kind,
+            StatementKind::SessionSet { replayable: true }
+        );
+        assert!(classify(b"HANDLER t OPEN").pins_writer);
         assert_eq!(classify(b"UNLOCK TABLES").releases, Some(Pin::TableLocks));
         assert_eq!(classify(b"SELECT GET_LOCK('a', 1)").pin, Pin::NamedLocks);
         assert_eq!(

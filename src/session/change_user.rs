@@ -30,17 +30,23 @@ impl Session {
         let mut seq = 1;
         let mut token = request.auth.to_vec();
         if !native {
-            match switch_to_native(&mut self.client, seq, &self.scramble).await {
-                Ok((proof, next)) => (token, seq) = (proof, next),
-                Err(HandshakeError::Io(e)) => return Err(SessionError::ClientGone(e)),
-                Err(HandshakeError::Rejected(_)) => return Ok(Next::Close),
+            // A client that never answers must not hold this session's
+            // backend connections forever.
+            let limit = self.ctx.config.proxy.handshake_timeout();
+            let switch = switch_to_native(&mut self.client, seq, &self.scramble);
+            match tokio::time::timeout(limit, switch).await {
+                Ok(Ok((proof, next))) => (token, seq) = (proof, next),
+                Ok(Err(HandshakeError::Io(e))) => return Err(SessionError::ClientGone(e)),
+                Ok(Err(HandshakeError::Rejected(_))) | Err(_) => return Ok(Next::Close),
             }
         }
         let user = self.ctx.user(request.user);
         let ok = user
             .as_ref()
             .is_some_and(|u| auth::verify_user(u, &self.scramble, &token));
-        let Some(user) = user.filter(|_| ok) else {
+        // A REQUIRE SSL user cannot be reached over plain TCP by changing
+        // user either; refused like a wrong password, as at login.
+        let Some(user) = user.filter(|u| ok && (self.tls || !u.require_tls)) else {
             // A server closes the connection after a failed change of user.
             let err = MySqlError::access_denied(&user_name, &self.peer_host, !token.is_empty());
             self.report(seq, &err).await?;

@@ -94,6 +94,9 @@ pub struct Session {
     scramble: [u8; 20],
     /// The client's address, as error messages name it.
     peer_host: String,
+    /// The client connection is TLS (for `users.require_tls` on
+    /// COM_CHANGE_USER).
+    tls: bool,
     flags: SessionFlags,
     state: SessionState,
     /// Held backend connections, at most one per node.
@@ -123,11 +126,14 @@ struct Pins {
     sticky: bool,
     table_locks: bool,
     named_locks: bool,
+    /// `SET TRANSACTION …` / `SET insert_id = …` wait on the writer
+    /// connection for the next statement.
+    next_statement: bool,
 }
 
 impl Pins {
     fn any(self) -> bool {
-        self.sticky || self.table_locks || self.named_locks
+        self.sticky || self.table_locks || self.named_locks || self.next_statement
     }
 }
 
@@ -152,6 +158,7 @@ impl Session {
             password: login.user.password.clone(),
             client_caps: login.caps,
             scramble: login.scramble,
+            tls: login.tls,
             peer_host,
             flags: SessionFlags::default(),
             pins: Pins::default(),
@@ -313,9 +320,27 @@ impl Session {
         let class = self.ctx.classifier.classify(sql);
         let route = router::route(&class, self.flags);
         tracing::trace!(?class, ?route, "routing");
+        // A pending next-statement setting is consumed by this statement
+        // (pinned, it runs on the writer), unless this one sets another.
+        let consumes_next = self.pins.next_statement
+            && !(class.pins_writer && class.pin == router::Pin::NextStatement);
         if class.pins_writer {
             self.pin(class.pin);
         }
+        let result = self.query_routed(payload, class, route).await;
+        if consumes_next {
+            self.unpin(router::Pin::NextStatement);
+        }
+        result
+    }
+
+    async fn query_routed(
+        &mut self,
+        payload: Bytes,
+        class: router::Classification,
+        route: Route,
+    ) -> Result<(), SessionError> {
+        let sql = &payload[1..];
         match class.kind {
             StatementKind::Use => {
                 let route = self.session_state_route(true);
@@ -377,6 +402,7 @@ impl Session {
             router::Pin::Sticky => self.pins.sticky = true,
             router::Pin::TableLocks => self.pins.table_locks = true,
             router::Pin::NamedLocks => self.pins.named_locks = true,
+            router::Pin::NextStatement => self.pins.next_statement = true,
         }
         if !self.flags.pinned {
             tracing::debug!(?pin, "session pinned to the writer");
@@ -389,6 +415,7 @@ impl Session {
             router::Pin::Sticky => {}
             router::Pin::TableLocks => self.pins.table_locks = false,
             router::Pin::NamedLocks => self.pins.named_locks = false,
+            router::Pin::NextStatement => self.pins.next_statement = false,
         }
         self.flags.pinned = self.pins.any();
     }
@@ -399,6 +426,8 @@ impl Session {
         self.flags = SessionFlags::default();
         self.pins = Pins::default();
         self.replica_tx = None;
+        self.last_insert_id = 0;
+        self.restore_insert_id = false;
     }
 
     /// After a statement that may have written: once it is committed (no
@@ -940,6 +969,10 @@ impl Session {
 
     async fn checkout(&mut self, node: NodeId) -> Result<usize, BackendError> {
         let snap = self.ctx.topology.load();
+        // Reads do not queue for a full replica: another replica or the
+        // writer serves them at once (and a session holding the writer
+        // never waits on a replica slot).
+        let queue = snap.node(node).role != crate::config::Role::Replica;
         let conn = self
             .ctx
             .pools
@@ -948,6 +981,7 @@ impl Session {
                 &self.key,
                 &self.password,
                 self.state.db.as_deref(),
+                queue,
             )
             .await?;
         self.ctx.topology.mark_up(node);
@@ -1141,9 +1175,21 @@ impl Session {
             return;
         }
         // Causal reads need the last write's position, which only the
-        // writer connection knows.
-        if !self.settle_position().await {
-            return;
+        // writer connection knows. A writer that does not answer in time
+        // keeps the session's connections (the next statement will find
+        // out what happened to it).
+        let limit = self.ctx.config.proxy.connect_timeout();
+        match tokio::time::timeout(limit, self.settle_position()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(_) => {
+                // The position query may still be running there: that
+                // connection can carry nothing else.
+                if let Some(i) = self.writer_index() {
+                    self.drop_conn(i);
+                }
+                return;
+            }
         }
         self.restore_insert_id = self.last_insert_id != 0;
         for conn in self.backends.drain(..) {
