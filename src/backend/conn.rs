@@ -296,13 +296,9 @@ impl BackendConn {
         let mut seq = greeting_packet.seq.wrapping_add(1);
         if let Some(tls) = tls {
             if !server_caps.contains(CapabilityFlags::CLIENT_SSL) {
-                return Err(BackendError::Refused(ErrInfo {
-                    code: 2026,
-                    state: *b"HY000",
-                    message: format!(
-                        "splitrail: backend {addr} does not offer TLS but backend_tls.mode requires it"
-                    ),
-                }));
+                return Err(tls_refusal(&format!(
+                    "backend {addr} does not offer TLS but backend_tls.mode requires it"
+                )));
             }
             caps |= CapabilityFlags::CLIENT_SSL;
             let mut request = Vec::with_capacity(32);
@@ -316,11 +312,9 @@ impl BackendConn {
                 .connect_tls(tls, addr)
                 .await
                 .map_err(|e| match e.kind() {
-                    io::ErrorKind::InvalidData => BackendError::Refused(ErrInfo {
-                        code: 2026,
-                        state: *b"HY000",
-                        message: format!("splitrail: TLS to backend {addr} failed: {e}"),
-                    }),
+                    io::ErrorKind::InvalidData => {
+                        tls_refusal(&format!("TLS to backend {addr} failed: {e}"))
+                    }
                     _ => BackendError::Io(e),
                 })?;
         }
@@ -647,10 +641,11 @@ fn encrypt_password(pem: &[u8], password: &str, nonce: &[u8]) -> Result<Vec<u8>,
     use rsa::pkcs8::DecodePublicKey;
     let pem = std::str::from_utf8(pem)
         .map_err(|_| BackendError::Protocol("server public key is not PEM".into()))?;
-    let key = rsa::RsaPublicKey::from_public_key_pem(pem.trim_end_matches('\0'))
+    let pem = pem.trim_end_matches('\0');
+    let key = rsa::RsaPublicKey::from_public_key_pem(pem)
         .or_else(|_| {
             use rsa::pkcs1::DecodeRsaPublicKey;
-            rsa::RsaPublicKey::from_pkcs1_pem(pem.trim_end_matches('\0'))
+            rsa::RsaPublicKey::from_pkcs1_pem(pem)
         })
         .map_err(|e| BackendError::Protocol(format!("bad server public key: {e}")))?;
     let nonce = nonce.strip_suffix(&[0]).unwrap_or(nonce);
@@ -676,6 +671,16 @@ fn unsupported_auth(message: &str) -> BackendError {
     BackendError::Refused(ErrInfo {
         code: 1251,
         state: *b"08004",
+        message: format!("splitrail: {message}"),
+    })
+}
+
+/// TLS to the backend cannot be set up as configured (CR_SSL_CONNECTION_ERROR):
+/// a refusal, never a reason to fail over.
+fn tls_refusal(message: &str) -> BackendError {
+    BackendError::Refused(ErrInfo {
+        code: 2026,
+        state: *b"HY000",
         message: format!("splitrail: {message}"),
     })
 }

@@ -152,10 +152,7 @@ async fn command_loop(
                     tracing::debug!("client idle too long: disconnected");
                     return;
                 }
-                _ = shutdown.recv() => {
-                    let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
-                    return;
-                }
+                _ = shutdown.recv() => return say_shutting_down(session).await,
             }
         }
         // Nearly always the whole command is already buffered; otherwise
@@ -169,10 +166,7 @@ async fn command_loop(
                     tracing::debug!("client stalled in the middle of a command: disconnected");
                     return;
                 }
-                _ = shutdown.recv() => {
-                    let _ = session.client.send(0, &MySqlError::shutting_down().to_packet()).await;
-                    return;
-                }
+                _ = shutdown.recv() => return say_shutting_down(session).await,
             }
         };
         let payload = match read {
@@ -232,6 +226,14 @@ impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// Tells a client waiting between commands that the server is going away.
+async fn say_shutting_down(session: &mut Session) {
+    let _ = session
+        .client
+        .send(0, &MySqlError::shutting_down().to_packet())
+        .await;
 }
 
 /// Completes at `deadline`, or never without one.

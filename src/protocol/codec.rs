@@ -105,7 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         if self.rbuf.len() < HEADER_LEN {
             return false;
         }
-        let len = u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], 0]) as usize;
+        let len = payload_len(&self.rbuf);
         len < MAX_CHUNK && self.rbuf.len() >= HEADER_LEN + len
     }
 
@@ -127,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         debug_assert!(self.rbuf.is_empty());
         let mut header = [0u8; HEADER_LEN];
         self.stream.read_exact(&mut header).await?;
-        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        let len = payload_len(&header);
         if len > self.max_packet {
             return Err(io::Error::new(io::ErrorKind::InvalidData, PacketTooLarge));
         }
@@ -202,7 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         if self.rbuf.len() < HEADER_LEN {
             return Ok(None);
         }
-        let len = u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], 0]) as usize;
+        let len = payload_len(&self.rbuf);
         if len > self.max_packet {
             return Err(io::Error::new(io::ErrorKind::InvalidData, PacketTooLarge));
         }
@@ -346,6 +346,12 @@ impl PacketStream<Stream> {
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }
     }
+}
+
+/// The payload length a packet header announces (its first 3 bytes, little
+/// endian); `header` holds at least [`HEADER_LEN`] bytes.
+fn payload_len(header: &[u8]) -> usize {
+    u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize
 }
 
 /// A logical payload assembled from one or more physical packets.
