@@ -77,6 +77,16 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                     up = Some(false);
                     tracing::warn!(node = %node.name, %error, "monitor: node is down");
                 }
+                // Statements still waiting on a node found down would wait
+                // forever if it is frozen: end them (see backend::cutoff).
+                // Every failed check does it, so a connection made in between
+                // cannot be missed.
+                if up == Some(false) {
+                    let cut = ctx.pools.cut_off(node.id);
+                    if cut > 0 {
+                        tracing::warn!(node = %node.name, connections = cut, "monitor: cut off the node's connections");
+                    }
+                }
                 ProbeVerdict {
                     up: false,
                     error: Some(error),

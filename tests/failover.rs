@@ -308,6 +308,41 @@ async fn sigstop_m1_moves_new_writes_to_m2_and_sigcont_brings_it_back_as_standby
     assert_eq!(src, 2, "no automatic failback");
 }
 
+/// A statement running on m1 when it freezes ends once the monitor finds
+/// m1 down (splitrail shuts down m1's sockets): the client gets an error,
+/// since the outcome is unknown, instead of waiting forever, and nothing is
+/// replayed; the connection stays usable.
+#[tokio::test]
+async fn a_statement_in_flight_on_a_frozen_master_ends_when_it_is_found_down() {
+    let _serial = exclusive().await;
+    let _lab = lab();
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    conn.query_drop("SELECT 1").await.unwrap();
+    let _restore = Restore(&["m1"]);
+    let pid = pid_of("m1").expect("m1 pid");
+    let running = tokio::spawn(async move {
+        let result = conn.query_drop("DO SLEEP(30)").await;
+        (result, conn)
+    });
+    // Let the statement reach m1, then freeze m1 under it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let frozen_at = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (result, mut conn) = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the statement still waits 10 s after m1 froze")
+        .unwrap();
+    let took = frozen_at.elapsed();
+    println!("statement on frozen m1 ended after {took:?}: {result:?}");
+    assert!(result.is_err(), "an unknown outcome must be an error");
+    conn.query_drop("SELECT 1").await.unwrap();
+}
+
 #[tokio::test]
 async fn both_masters_down_reads_still_work_writes_fail_fast_and_recover_on_the_same_connection() {
     let _serial = exclusive().await;

@@ -195,6 +195,8 @@ pub struct BackendConn {
     open_gauge: Option<prometheus::IntGauge>,
     /// Its place under `pool.max_per_node`, given back on drop.
     pub(super) slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its entry in the node's socket registry (see `cutoff`).
+    pub(super) watched: Option<super::cutoff::Watched>,
     /// When the last response on it completed.
     last_used: std::time::Instant,
     /// The session's write position this (replica) connection was seen to
@@ -413,6 +415,7 @@ impl BackendConn {
             prepared: HashMap::new(),
             open_gauge: None,
             slot: None,
+            watched: None,
             last_used: std::time::Instant::now(),
             caught_up_to: None,
         };
@@ -425,6 +428,11 @@ impl BackendConn {
         if let Some(old) = self.open_gauge.replace(gauge) {
             old.dec();
         }
+    }
+
+    /// The TCP socket under the (possibly TLS) stream.
+    pub(super) fn tcp(&self) -> Option<&tokio::net::TcpStream> {
+        self.stream.get_ref().tcp()
     }
 
     pub fn stream(&mut self) -> &mut PacketStream {

@@ -4,12 +4,15 @@
 //!   and the simple commands splitrail sends on its own behalf;
 //! - [`relay`]: copies one response from a backend to the client verbatim,
 //!   reading only packet kinds and status flags;
-//! - [`pool`]: idle connections per node, reset before reuse.
+//! - [`pool`]: idle connections per node, reset before reuse;
+//! - [`cutoff`]: every open socket per node, shut down when the node is
+//!   found down so no statement waits on it forever.
 //!
 //! Nothing here decides *where* a statement goes; that is `router` and
 //! `session`.
 
 pub mod conn;
+pub mod cutoff;
 pub mod pool;
 pub mod relay;
 

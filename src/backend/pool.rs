@@ -12,6 +12,7 @@
 //! and gets a clear error instead of waiting forever.
 
 use super::conn::{BackendConn, BackendError, PoolKey, ServerGreeting};
+use super::cutoff::NodeSockets;
 use crate::config::PoolConfig;
 use crate::tls::BackendTls;
 use crate::topology::Node;
@@ -43,6 +44,8 @@ pub struct Pools {
     greeting: OnceLock<ServerGreeting>,
     /// Open connections per node (the `backend_connections` metric).
     open: Vec<IntGauge>,
+    /// Every open connection's socket per node, to cut off a node found down.
+    sockets: Vec<Arc<NodeSockets>>,
 }
 
 impl Pools {
@@ -70,6 +73,7 @@ impl Pools {
             idle: open.iter().map(|_| Mutex::new(Vec::new())).collect(),
             connect_timeout,
             greeting: OnceLock::new(),
+            sockets: open.iter().map(|_| Arc::default()).collect(),
             open,
         }
     }
@@ -194,7 +198,17 @@ impl Pools {
         self.remember_greeting(greeting);
         conn.count_in(self.open[node.id].clone());
         conn.slot = slot;
+        if let Some(tcp) = conn.tcp() {
+            conn.watched = Some(self.sockets[node.id].watch(tcp)?);
+        }
         Ok(conn)
+    }
+
+    /// Shuts down every open connection to `node` (the monitor found it
+    /// down): statements waiting on it end at once instead of waiting for
+    /// a node that does not answer. Returns how many were cut.
+    pub fn cut_off(&self, node: usize) -> usize {
+        self.sockets.get(node).map_or(0, |s| s.cut_off())
     }
 
     /// A free slot at once, closing an idle connection (of another user or

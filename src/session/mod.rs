@@ -1031,20 +1031,10 @@ impl Session {
             deprecate_eof,
         );
         // A backend that stops answering (frozen, or cut off without a
-        // reset) would hold this statement forever. Once the monitor declares
-        // the node down, give up: the outcome is unknown, so the client
-        // connection is closed, which its library reports as "lost connection
-        // during query" (2013), and nothing is replayed.
-        let result = tokio::select! {
-            result = relay => result,
-            () = declared_down(Arc::clone(&self.ctx), node) => {
-                self.drop_conn(i);
-                return Err(SessionError::ClientGone(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "backend declared down while a statement was running",
-                )));
-            }
-        };
+        // reset) would hold this statement forever; the monitor shuts down
+        // the sockets of a node it finds down (backend::cutoff), which ends
+        // this relay with a backend error.
+        let result = relay.await;
         self.ctx.metrics.statement(
             node,
             started.elapsed(),
@@ -1214,17 +1204,5 @@ fn unavailable(e: &BackendError) -> MySqlError {
     match e {
         BackendError::PoolExhausted { .. } => MySqlError::pool_exhausted(&e.to_string()),
         _ => MySqlError::no_backend(&e.to_string()),
-    }
-}
-
-/// Completes once the monitor has declared `node` down.
-async fn declared_down(ctx: Arc<Context>, node: NodeId) {
-    // Nearly every statement finishes before the first check: one timer
-    // per statement, no work unless it is still running after 100 ms.
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if ctx.topology.load().status[node].monitor_up == Some(false) {
-            return;
-        }
     }
 }
