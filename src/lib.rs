@@ -339,7 +339,8 @@ impl Server {
             )));
         }
         let limit = Arc::new(Semaphore::new(self.ctx.config.proxy.max_connections));
-        let (stop_tx, _) = broadcast::channel::<()>(1);
+        // Cancelled once to stop every session between two commands.
+        let stop_sessions = tokio_util::sync::CancellationToken::new();
         // Each session holds a clone of `done_tx`; when all are dropped,
         // `done_rx.recv()` returns None: every session has ended.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -362,7 +363,7 @@ impl Server {
                 continue;
             };
             let ctx = Arc::clone(&self.ctx);
-            let stop = stop_tx.subscribe();
+            let stop = stop_sessions.child_token();
             let done = done_tx.clone();
             tokio::spawn(async move {
                 frontend::serve_client(ctx, tcp, peer, stop).await;
@@ -372,7 +373,7 @@ impl Server {
         }
         tracing::info!("shutting down: waiting for sessions to finish");
         drop(self.listener);
-        let _ = stop_tx.send(());
+        stop_sessions.cancel();
         drop(done_tx);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await;
         let _ = stop_background.send(());

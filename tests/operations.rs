@@ -247,3 +247,51 @@ async fn two_proxies_side_by_side_follow_one_writer_and_take_marks_together() {
     let srcs: Vec<u32> = m1.query(format!("SELECT src FROM {table}")).await.unwrap();
     assert_eq!(srcs, vec![1, 1], "both proxies write to the same writer");
 }
+
+/// Stopping the proxy lets a running statement finish, tells a client
+/// waiting between commands (ERROR 1053, as a server shutting down does)
+/// and ends within the shutdown grace period.
+#[tokio::test]
+async fn shutdown_finishes_running_statements_and_tells_idle_clients() {
+    let proxy = start_proxy(config()).await;
+    // A raw client, to see the unsolicited error packet itself (a driver
+    // reports it as out of sync at its next command).
+    let key = splitrail::backend::PoolKey::new("app".into(), Default::default(), 45);
+    let limit = std::time::Duration::from_secs(5);
+    let (mut idle, _) = splitrail::backend::BackendConn::connect(
+        0,
+        &proxy.addr.to_string(),
+        &key,
+        "app",
+        limit,
+        None,
+        false,
+    )
+    .await
+    .expect("login through the proxy");
+    let mut busy = proxy.conn().await;
+    let running = tokio::spawn(async move {
+        let slept: Option<i64> = busy.query_first("SELECT SLEEP(1)").await.unwrap();
+        slept
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    proxy.shutdown().await;
+    let took = started.elapsed();
+    assert_eq!(
+        running.await.unwrap(),
+        Some(0),
+        "the running statement finished"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "shutdown took {took:?}"
+    );
+    let told = tokio::time::timeout(limit, idle.stream().read_packet())
+        .await
+        .expect("the idle client is told, not left hanging")
+        .unwrap()
+        .expect("an error packet before the close");
+    assert_eq!(told.header(), Some(0xFF), "{:?}", told.payload);
+    assert_eq!(u16::from_le_bytes([told.payload[1], told.payload[2]]), 1053);
+}

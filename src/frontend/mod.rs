@@ -2,9 +2,11 @@
 //!
 //! - [`handshake`]: greeting, handshake response, authentication;
 //! - [`auth`]: the `mysql_native_password` check;
+//! - [`alarm`]: the one timer a session waits with between commands;
 //! - this module: one client connection's life — handshake, then the
 //!   command loop, which hands each command to its [`Session`].
 
+mod alarm;
 pub mod auth;
 pub mod handshake;
 
@@ -13,11 +15,13 @@ use crate::protocol::{MySqlError, PacketStream};
 use crate::session::{Next, Session, SessionError};
 use crate::tls::Stream;
 use crate::Context;
+use alarm::{earliest, Alarm};
 use handshake::HandshakeError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Serves one client connection until it quits, breaks, or the server shuts
@@ -26,7 +30,7 @@ pub async fn serve_client(
     ctx: Arc<Context>,
     tcp: TcpStream,
     peer: SocketAddr,
-    mut shutdown: broadcast::Receiver<()>,
+    shutdown: CancellationToken,
 ) {
     let id = ctx.next_connection_id();
     let span = tracing::info_span!("client", id, %peer);
@@ -106,35 +110,33 @@ pub async fn serve_client(
         session
             .client
             .set_max_packet(crate::protocol::codec::MAX_CHUNK);
-        command_loop(&ctx, &mut session, &mut shutdown).await;
+        command_loop(&ctx, &mut session, shutdown).await;
         session.close();
     }
     .instrument(span)
     .await
 }
 
-async fn command_loop(
-    ctx: &Context,
-    session: &mut Session,
-    shutdown: &mut broadcast::Receiver<()>,
-) {
+async fn command_loop(ctx: &Context, session: &mut Session, shutdown: CancellationToken) {
     let max_packet = ctx.config.proxy.max_allowed_packet;
     let release_after = ctx.config.pool.release_idle_after();
     let idle_limit = ctx.config.proxy.client_idle_timeout();
+    // Both live for the whole session: neither is registered anew per
+    // command (see `Alarm`).
+    let stopping = shutdown.cancelled_owned();
+    tokio::pin!(stopping);
+    let mut alarm = Alarm::new();
     loop {
-        let now = tokio::time::Instant::now();
-        let idle_deadline = idle_limit.map(|limit| now + limit);
+        let idle_since = Instant::now();
+        let idle_deadline = idle_limit.map(|limit| idle_since + limit);
         // While the client thinks, its backend connections may serve others.
         let mut release_at = release_after
             .filter(|_| session.holds_backends())
-            .map(|after| now + after);
-        // Wait for the next command's first byte with one timer: the
+            .map(|after| idle_since + after);
+        // Wait for the next command's first byte; the alarm rings for the
         // release or, like the server's wait_timeout, the idle limit.
         loop {
-            let wake_at = match (release_at, idle_deadline) {
-                (Some(r), Some(i)) => Some(r.min(i)),
-                (r, i) => r.or(i),
-            };
+            alarm.ring_by(earliest(release_at, idle_deadline));
             tokio::select! {
                 input = session.client.wait_for_input() => match input {
                     Ok(true) => break,
@@ -144,15 +146,18 @@ async fn command_loop(
                         return;
                     }
                 },
-                () = sleep_until(wake_at) => {
-                    if release_at.take().is_some_and(|r| r <= tokio::time::Instant::now()) {
+                () = alarm.rings(), if alarm.is_set() => {
+                    let now = Instant::now();
+                    if release_at.is_some_and(|r| r <= now) {
+                        release_at = None;
                         session.release_idle_backends().await;
-                        continue;
+                    } else if idle_deadline.is_some_and(|d| d <= now) {
+                        tracing::debug!("client idle too long: disconnected");
+                        return;
                     }
-                    tracing::debug!("client idle too long: disconnected");
-                    return;
+                    // Otherwise it rang for an earlier command: set it again.
                 }
-                _ = shutdown.recv() => return say_shutting_down(session).await,
+                () = &mut stopping => return say_shutting_down(session).await,
             }
         }
         // Nearly always the whole command is already buffered; otherwise
@@ -166,7 +171,7 @@ async fn command_loop(
                     tracing::debug!("client stalled in the middle of a command: disconnected");
                     return;
                 }
-                _ = shutdown.recv() => return say_shutting_down(session).await,
+                () = &mut stopping => return say_shutting_down(session).await,
             }
         };
         let payload = match read {
@@ -237,7 +242,7 @@ async fn say_shutting_down(session: &mut Session) {
 }
 
 /// Completes at `deadline`, or never without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
