@@ -135,11 +135,22 @@ impl Snapshot {
 
     /// A replica that may serve a read for a session that already holds
     /// connections to `held` (drained nodes keep serving those).
-    fn can_read(&self, id: NodeId, held: bool, now: Instant, retry_after: Duration) -> bool {
+    /// `held` is asked only for a drained node (it looks through the
+    /// session's connections, and this runs for every node on every read).
+    fn can_read(
+        &self,
+        id: NodeId,
+        held: impl FnOnce() -> bool,
+        now: Instant,
+        retry_after: Duration,
+    ) -> bool {
         let (n, s) = (&self.nodes[id], &self.status[id]);
+        if n.role != Role::Replica || n.weight == 0 || s.monitor_up == Some(false) {
+            return false;
+        }
         let mark_ok = match s.mark {
             Mark::None => true,
-            Mark::Drain => held,
+            Mark::Drain => held(),
             Mark::Down => false,
         };
         let lag_ok = match (s.replication, s.lag_seconds) {
@@ -152,12 +163,7 @@ impl Snapshot {
             (_, Some(lag)) => lag <= self.max_replica_lag,
             (None, None) => true,
         };
-        n.role == Role::Replica
-            && n.weight > 0
-            && mark_ok
-            && lag_ok
-            && s.monitor_up != Some(false)
-            && !self.recently_failed(id, now, retry_after)
+        mark_ok && lag_ok && !self.recently_failed(id, now, retry_after)
     }
 
     /// The role shown to operators.
@@ -419,7 +425,8 @@ impl Topology {
     ) -> Option<NodeId> {
         let now = Instant::now();
         let eligible = |n: &&Node| {
-            !exclude.contains(&n.id) && snap.can_read(n.id, held(n.id), now, self.retry_down_after)
+            !exclude.contains(&n.id)
+                && snap.can_read(n.id, || held(n.id), now, self.retry_down_after)
         };
         let total: u64 = snap
             .nodes

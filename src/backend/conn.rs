@@ -444,7 +444,12 @@ impl BackendConn {
     }
 
     pub fn mark_used(&mut self) {
-        self.last_used = std::time::Instant::now();
+        self.mark_used_at(std::time::Instant::now());
+    }
+
+    /// [`BackendConn::mark_used`] with a clock reading the caller has.
+    pub fn mark_used_at(&mut self, at: std::time::Instant) {
+        self.last_used = at;
     }
 
     pub fn idle_for(&self) -> Duration {

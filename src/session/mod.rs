@@ -1035,14 +1035,16 @@ impl Session {
         // the sockets of a node it finds down (backend::cutoff), which ends
         // this relay with a backend error.
         let result = relay.await;
+        // One clock read serves the latency metric and the idle stamp.
+        let finished = std::time::Instant::now();
         self.ctx.metrics.statement(
             node,
-            started.elapsed(),
+            finished.duration_since(started),
             !matches!(&result, Ok(o) if o.error.is_none()),
         );
         match result {
             Ok(outcome) => {
-                self.backends[i].mark_used();
+                self.backends[i].mark_used_at(finished);
                 self.last_node = Some(node);
                 if Some(node) == self.replica_tx && outcome.status_seen {
                     let status = outcome.last.status_flags();
