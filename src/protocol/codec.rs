@@ -329,18 +329,31 @@ impl PacketStream<Stream> {
     /// up, e.g. after `wait_timeout` or a shutdown).
     ///
     /// This is how a statement is known to be *not yet sent* when a backend
-    /// died: the check runs right before the statement is written. It asks
-    /// the kernel (a non-blocking `MSG_PEEK`, about a microsecond) rather
-    /// than the reactor's cached readiness, which may not have caught up
-    /// with a FIN that arrived an instant ago.
+    /// died: the check runs right before the statement is written.
+    ///
+    /// It first asks the reactor's cached readiness, which costs no system
+    /// call: tokio clears it when a read comes back short (the socket was
+    /// drained), so it is clear after a complete response, and set again by
+    /// the next epoll turn that sees bytes or a FIN arrive. Only then does
+    /// it ask the kernel (a non-blocking `MSG_PEEK`). What it can miss is a
+    /// FIN that arrived after the reactor's last turn, a few microseconds
+    /// before the statement goes out; such a statement then meets a dead
+    /// socket and is reported as of unknown outcome, like a statement in
+    /// flight when a backend dies (never replayed).
     pub fn is_broken(&mut self) -> bool {
         if self.has_buffered_input() {
             return true;
         }
-        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
         let Some(tcp) = self.stream.tcp() else {
             return true;
         };
+        // Nobody waits on this socket between statements, so the no-op
+        // waker replaces no one; the next read registers its own.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if tcp.poll_read_ready(&mut cx).is_pending() {
+            return false;
+        }
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
         match socket2::SockRef::from(tcp).peek(&mut probe) {
             Ok(_) => true, // 0 = closed; >0 = unsolicited bytes
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
