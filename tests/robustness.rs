@@ -228,3 +228,43 @@ async fn a_user_over_its_connection_limit_gets_1203() {
         }
     }
 }
+
+/// A backend connection the server closed between two statements (KILL,
+/// wait_timeout, a restart) is noticed before the next statement goes out:
+/// the statement runs once on a fresh connection, with no error, instead
+/// of being sent into a dead socket and reported as of unknown outcome.
+#[tokio::test]
+async fn a_backend_connection_killed_between_statements_is_replaced_without_an_error() {
+    use mysql_async::prelude::Queryable;
+    let mut cfg = config();
+    cfg.pool.release_idle_after_ms = 0; // the session keeps its connection
+    let proxy = start_proxy(cfg).await;
+    let table = unique("killed");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let mut m1 = direct(&lab().m1).await;
+    for round in 0..5 {
+        // In a transaction everything runs on the session's writer connection.
+        conn.query_drop("BEGIN").await.unwrap();
+        let backend_id: u64 = conn
+            .query_first("SELECT CONNECTION_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        conn.query_drop("COMMIT").await.unwrap();
+        m1.query_drop(format!("KILL {backend_id}")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        conn.query_drop(format!("INSERT INTO {table} VALUES ({round})"))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: write after KILL failed: {e}"));
+    }
+    let rows: i64 = m1
+        .query_first(format!("SELECT COUNT(*) FROM {table}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, 5);
+    m1.query_drop(format!("DROP TABLE {table}")).await.unwrap();
+}
