@@ -185,7 +185,10 @@ impl Pools {
         password: &str,
         slot: Option<OwnedSemaphorePermit>,
     ) -> Result<BackendConn, BackendError> {
-        let (mut conn, greeting) = BackendConn::connect(
+        // Boxed: the handshake's state (TLS, authentication) is large, and
+        // unboxed it would make every future that may connect, i.e. every
+        // statement's, that much larger to build and move.
+        let (mut conn, greeting) = Box::pin(BackendConn::connect(
             node.id,
             &node.addr,
             key,
@@ -193,7 +196,7 @@ impl Pools {
             self.connect_timeout,
             self.tls.as_ref(),
             self.allow_key_retrieval,
-        )
+        ))
         .await?;
         self.remember_greeting(greeting);
         conn.count_in(self.open[node.id].clone());
