@@ -250,3 +250,76 @@ async fn a_release_frees_a_slot_for_a_queued_session() {
     );
     drop(a);
 }
+
+/// A prepared statement's cursor keeps the session on its connection only
+/// while the server has it open: once the last row was fetched, the idle
+/// session gives its connections back like any other.
+#[tokio::test]
+async fn an_exhausted_cursor_no_longer_holds_the_connection() {
+    use splitrail::backend::relay::{relay_response, ResponseKind, Sink};
+    use splitrail::backend::{BackendConn, PoolKey};
+    let open_total = |nodes: Vec<(String, u64)>| -> u64 { nodes.iter().map(|(_, n)| n).sum() };
+    let mut cfg = releasing_config(100);
+    // Released connections are closed, so the count shows who holds one.
+    cfg.pool.max_idle_per_node = 0;
+    let proxy = start_proxy(cfg).await;
+    let key = PoolKey::new("app".into(), Default::default(), 45);
+    let (mut client, _) = BackendConn::connect(
+        0,
+        &proxy.addr.to_string(),
+        &key,
+        "app",
+        Duration::from_secs(5),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let ok = client
+        .prepare(b"SELECT seq FROM splitrail_test.seq_1_to_10")
+        .await
+        .unwrap();
+    let id = ok.backend_id.to_le_bytes();
+    // EXECUTE with CURSOR_TYPE_READ_ONLY: metadata only, rows wait.
+    let execute = [&[0x17][..], &id, &[0x01, 1, 0, 0, 0]].concat();
+    client.stream().send(0, &execute).await.unwrap();
+    let opened = relay_response(
+        client.stream(),
+        Sink::<tokio::net::TcpStream>::Discard,
+        ResponseKind::Query,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_ne!(
+        opened.last.status & 0x0040,
+        0,
+        "SERVER_STATUS_CURSOR_EXISTS"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        open_total(backend_connections(&proxy).await) > 0,
+        "an open cursor keeps its connection"
+    );
+    let fetch = [&[0x1c][..], &id, &100u32.to_le_bytes()].concat();
+    client.stream().send(0, &fetch).await.unwrap();
+    let fetched = relay_response(
+        client.stream(),
+        Sink::<tokio::net::TcpStream>::Discard,
+        ResponseKind::Rows,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_ne!(
+        fetched.last.status & 0x0080,
+        0,
+        "SERVER_STATUS_LAST_ROW_SENT"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        open_total(backend_connections(&proxy).await),
+        0,
+        "the exhausted cursor still holds the connection"
+    );
+}

@@ -622,6 +622,14 @@ impl Session {
         }
         if let Some(stmt) = self.stmts.get_mut(id) {
             stmt.cursor_node = layout.opens_cursor().then_some(node);
+            // A cursor was asked for, but the server opens one only for a
+            // result set (and says so in the status flags).
+            stmt.cursor_open = stmt.cursor_node.is_some()
+                && outcome.status_seen
+                && outcome
+                    .last
+                    .status_flags()
+                    .contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS);
         }
         Ok(())
     }
@@ -652,9 +660,20 @@ impl Session {
             )));
         };
         let request = with_statement_id(payload, backend_id);
-        self.send_and_relay(i, &request, ResponseKind::Rows)
-            .await
-            .map(drop)
+        let outcome = self.send_and_relay(i, &request, ResponseKind::Rows).await?;
+        // The last rows were sent: the server closed the cursor, and the
+        // connection is free to go back to the pool when the client idles.
+        if outcome.status_seen
+            && outcome
+                .last
+                .status_flags()
+                .contains(StatusFlags::SERVER_STATUS_LAST_ROW_SENT)
+        {
+            if let Some(stmt) = self.stmts.get_mut(id) {
+                stmt.cursor_open = false;
+            }
+        }
+        Ok(())
     }
 
     /// COM_STMT_CLOSE on every connection that has the statement.
@@ -695,6 +714,7 @@ impl Session {
         stmt.long_data.clear();
         stmt.long_data_bytes = 0;
         stmt.cursor_node = None;
+        stmt.cursor_open = false;
         for conn in &mut self.backends {
             if let Some(b) = conn.prepared.get(&id).copied() {
                 conn.simple_command(&with_statement_id(payload, b.id))

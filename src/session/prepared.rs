@@ -29,6 +29,9 @@ pub struct Statement {
     pub long_data_bytes: usize,
     /// The node where an EXECUTE opened a cursor; FETCH goes there.
     pub cursor_node: Option<NodeId>,
+    /// The server still has that cursor open (it closes it once the last
+    /// row was fetched); while it does, the session keeps its connection.
+    pub cursor_open: bool,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,7 @@ impl Statements {
                 long_data: Vec::new(),
                 long_data_bytes: 0,
                 cursor_node: None,
+                cursor_open: false,
             },
         );
         self.next_id
@@ -83,7 +87,7 @@ impl Statements {
 
     /// True when a statement has a cursor open (bound to its connection).
     pub fn has_open_cursor(&self) -> bool {
-        self.by_id.values().any(|s| s.cursor_node.is_some())
+        self.by_id.values().any(|s| s.cursor_open)
     }
 
     pub fn clear(&mut self) {
