@@ -182,6 +182,12 @@ pub struct UserSlot {
     user: String,
 }
 
+impl UserSlot {
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
 impl Drop for UserSlot {
     fn drop(&mut self) {
         let mut counts = self

@@ -268,3 +268,52 @@ async fn a_backend_connection_killed_between_statements_is_replaced_without_an_e
     assert_eq!(rows, 5);
     m1.query_drop(format!("DROP TABLE {table}")).await.unwrap();
 }
+
+/// COM_CHANGE_USER moves the session from the old user's
+/// `max_connections` to the new user's: the old user gets its slot back,
+/// and the new user's limit counts the session (1203 beyond it).
+#[tokio::test]
+async fn change_user_moves_the_session_between_user_limits() {
+    use mysql_async::prelude::Queryable;
+    let other = "app_limit2";
+    for node in ["m1", "m2", "r1", "r2"] {
+        let sql = format!(
+            "SET sql_log_bin=0; CREATE USER IF NOT EXISTS '{other}'@'%' IDENTIFIED BY 'pw2'; \
+             GRANT SELECT ON *.* TO '{other}'@'%'"
+        );
+        let status = std::process::Command::new(lab_script())
+            .args(["sql", node, &sql])
+            .status()
+            .unwrap();
+        assert!(status.success(), "creating {other} on {node}");
+    }
+    let mut cfg = config();
+    cfg.users[0].max_connections = 1;
+    let mut second = cfg.users[0].clone();
+    second.name = other.into();
+    second.password = "pw2".into();
+    cfg.users.push(second);
+    let proxy = start_proxy(cfg).await;
+    let other_url = format!("mysql://{other}:pw2@{}/?prefer_socket=false", proxy.addr);
+    let login = |url: String| async move {
+        mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap()).await
+    };
+
+    let mut conn = proxy.conn().await;
+    let err = login(proxy.url(None)).await.unwrap_err();
+    assert_eq!(server_error_code(&err), Some(1203), "app is at its limit");
+    let opts = mysql_async::ChangeUserOpts::default()
+        .with_user(Some(other.into()))
+        .with_pass(Some("pw2".into()));
+    conn.change_user(opts).await.unwrap();
+    let user: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert!(user.unwrap_or_default().starts_with(other));
+    // app's slot is free again; app_limit2's only slot is this session.
+    let _app = login(proxy.url(None)).await.expect("app got its slot back");
+    let err = login(other_url).await.unwrap_err();
+    assert_eq!(
+        server_error_code(&err),
+        Some(1203),
+        "{other} is at its limit"
+    );
+}

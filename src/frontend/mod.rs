@@ -70,13 +70,13 @@ pub async fn serve_client(
                 }
             };
         tracing::debug!(user = %login.user.name, tls = login.tls, "login accepted");
-        let Some(_slot) = ctx.admit_user(&login.user) else {
+        let Some(slot) = ctx.admit_user(&login.user) else {
             let err = MySqlError::too_many_user_connections(&login.user.name);
             tracing::info!(error = %err, "login refused");
             let _ = client.send(login.next_seq, &err.to_packet()).await;
             return;
         };
-        let mut session = Session::new(Arc::clone(&ctx), client, &login, peer_host.clone());
+        let mut session = Session::new(Arc::clone(&ctx), client, &login, peer_host.clone(), slot);
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {
             if let Err(e) = session.select_initial_db(db).await {

@@ -53,6 +53,17 @@ impl Session {
             return Ok(Next::Close);
         };
 
+        // From now on the session counts against the new user's
+        // max_connections, and no longer against the old one's.
+        if user.name != self.user_slot.user() {
+            let Some(slot) = self.ctx.admit_user(&user) else {
+                let err = MySqlError::too_many_user_connections(&user.name);
+                self.report(seq, &err).await?;
+                return Ok(Next::Close);
+            };
+            self.user_slot = slot;
+        }
+
         for conn in self.backends.drain(..) {
             self.ctx.pools.checkin(conn);
         }

@@ -118,6 +118,8 @@ pub struct Session {
     last_insert_id: u64,
     /// The next writer connection must first be told `last_insert_id`.
     restore_insert_id: bool,
+    /// This session's place under its user's `max_connections`.
+    user_slot: crate::UserSlot,
 }
 
 /// Writer-only state held by a session.
@@ -144,6 +146,7 @@ impl Session {
         client: PacketStream,
         login: &crate::frontend::handshake::Login,
         peer_host: String,
+        user_slot: crate::UserSlot,
     ) -> Session {
         let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation)
             .with_mariadb_caps(login.mariadb_caps);
@@ -171,6 +174,7 @@ impl Session {
             last_node: None,
             stmts: Statements::default(),
             rw: consistency::ReadYourWrites::new(policy),
+            user_slot,
         }
     }
 
