@@ -23,6 +23,8 @@ const HEADER_LEN: usize = 4;
 /// queued: keeps memory bounded while a large result streams through.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
 const READ_RESERVE: usize = 16 * 1024;
+/// Most a large announced packet makes us reserve ahead of its bytes.
+const RESERVE_STEP: usize = 1024 * 1024;
 
 /// One physical packet as it came off the wire.
 #[derive(Debug, Clone)]
@@ -207,8 +209,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             return Err(io::Error::new(io::ErrorKind::InvalidData, PacketTooLarge));
         }
         if self.rbuf.len() < HEADER_LEN + len {
-            // Reserve once for the whole packet instead of growing in steps.
-            self.rbuf.reserve(HEADER_LEN + len - self.rbuf.len());
+            // Room for the rest of the packet, but at most RESERVE_STEP more
+            // at a time: memory follows the bytes that actually arrive, so a
+            // peer announcing 16 MiB and sending nothing costs no 16 MiB
+            // (growth stays amortised: the buffer at least doubles).
+            let missing = HEADER_LEN + len - self.rbuf.len();
+            self.rbuf.reserve(missing.min(RESERVE_STEP));
             return Ok(None);
         }
         let seq = self.rbuf[3];
@@ -456,6 +462,26 @@ mod tests {
             reader.read_payload(usize::MAX).await,
             Err(ReadError::TooLarge { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn an_announced_large_packet_is_not_reserved_before_it_arrives() {
+        let (mut a, b) = tokio::io::duplex(1024);
+        // Announces 16 MiB - 1, allowed, then sends 10 bytes and waits.
+        a.write_all(&[0xff, 0xff, 0xff, 0]).await.unwrap();
+        a.write_all(&[1; 10]).await.unwrap();
+        let mut reader = PacketStream::new(b);
+        let read = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            reader.read_packet(),
+        )
+        .await;
+        assert!(read.is_err(), "the packet is incomplete");
+        assert!(
+            reader.rbuf.capacity() <= 2 * RESERVE_STEP,
+            "reserved {} bytes for 14 received",
+            reader.rbuf.capacity()
+        );
     }
 
     #[tokio::test]
