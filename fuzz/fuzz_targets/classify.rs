@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use splitrail::router::lexer::{Lexer, Tok};
+use splitrail::router::lexer::{Lexer, Tok, Word};
 use splitrail::router::{
     classify, route, use_database, Classifier, Route, SessionFlags, StatementKind,
 };
@@ -18,7 +18,8 @@ fn classifier() -> &'static Classifier {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // The lexer always moves forward and ends, and words are input bytes.
+    // The lexer always moves forward and ends, and words are input bytes
+    // with the key a word of those bytes has.
     let mut lx = Lexer::new(data);
     let mut last = 0;
     while let Some(tok) = lx.next_token() {
@@ -27,7 +28,15 @@ fuzz_target!(|data: &[u8]| {
             now > last && now <= data.len(),
             "lexer stuck or past the end"
         );
-        if let Tok::Word(w) | Tok::SysVar(w) = tok {
+        let text = match tok {
+            Tok::Word(w) => {
+                assert_eq!(w, Word::new(w.text()), "lexed key differs");
+                Some(w.text())
+            }
+            Tok::SysVar(v) => Some(v),
+            _ => None,
+        };
+        if let Some(w) = text {
             let start = w.as_ptr() as usize - data.as_ptr() as usize;
             assert!(start + w.len() <= now);
         }

@@ -9,7 +9,9 @@
 //! CONNECTION_ID, LOAD_FILE, MASTER_POS_WAIT, MASTER_GTID_WAIT,
 //! WAIT_FOR_EXECUTED_GTID_SET.
 
-/// Sorted, upper case; looked up by binary search.
+use super::lexer::{KeywordIndex, Word};
+
+/// Sorted (for the reader), upper case; looked up by [`SAFE_INDEX`].
 const SAFE_BEFORE_PAREN: &[&str] = &[
     "ABS",
     "ACOS",
@@ -388,20 +390,19 @@ const SAFE_BEFORE_PAREN: &[&str] = &[
     "YEARWEEK",
 ];
 
+/// [`SAFE_BEFORE_PAREN`] as a hash table, built at compile time: one probe
+/// for most words, where a binary search compared strings nine times.
+static SAFE_INDEX: KeywordIndex<1024> = KeywordIndex::new(SAFE_BEFORE_PAREN);
+
 /// True when `word` (any case) may be followed by `(` in a replica-safe
 /// statement.
 pub fn is_safe_before_paren(word: &[u8]) -> bool {
-    let mut upper = [0u8; 32];
-    if word.len() > upper.len() {
-        return false;
-    }
-    for (dst, src) in upper.iter_mut().zip(word) {
-        *dst = src.to_ascii_uppercase();
-    }
-    let upper = &upper[..word.len()];
-    SAFE_BEFORE_PAREN
-        .binary_search_by(|probe| probe.as_bytes().cmp(upper))
-        .is_ok()
+    is_safe_call(Word::new(word))
+}
+
+/// [`is_safe_before_paren`] for a word the lexer has already keyed.
+pub fn is_safe_call(word: Word<'_>) -> bool {
+    SAFE_INDEX.contains(word)
 }
 
 #[cfg(test)]
@@ -437,5 +438,19 @@ mod tests {
         }
         assert!(is_safe_before_paren(b"count"));
         assert!(is_safe_before_paren(b"Date_Format"));
+        assert!(!is_safe_before_paren(b""));
+        assert!(!is_safe_before_paren(b"COUNTS"));
+        assert!(!is_safe_before_paren(b"JSON_OBJECT_FILTER_KEY"));
+    }
+
+    #[test]
+    fn every_listed_function_is_safe_in_any_case() {
+        for f in SAFE_BEFORE_PAREN {
+            assert!(is_safe_before_paren(f.as_bytes()), "{f}");
+            assert!(
+                is_safe_before_paren(f.to_ascii_lowercase().as_bytes()),
+                "{f}"
+            );
+        }
     }
 }
