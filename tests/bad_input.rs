@@ -4,7 +4,6 @@
 mod support;
 
 use splitrail::backend::conn::BackendConn;
-use splitrail::backend::PoolKey;
 use splitrail::protocol::packets;
 use splitrail::protocol::PacketStream;
 use std::time::Duration;
@@ -25,11 +24,9 @@ async fn read_until_closed(tcp: &mut TcpStream) -> Vec<u8> {
 }
 
 async fn logged_in(proxy: &Proxy) -> BackendConn {
-    let key = PoolKey::new("app".into(), Default::default(), 45);
-    BackendConn::connect(0, &proxy.addr.to_string(), &key, "app", LIMIT, None, false)
+    raw_client(&proxy.addr.to_string())
         .await
         .expect("login through the proxy")
-        .0
 }
 
 async fn still_serves(proxy: &Proxy) {
@@ -125,10 +122,7 @@ async fn packet_over_max_allowed_packet_is_refused_without_buffering_it() {
 async fn garbage_sql_gets_what_the_server_itself_answers() {
     let proxy = start_proxy(config()).await;
     let mut via_proxy = logged_in(&proxy).await;
-    let key = PoolKey::new("app".into(), Default::default(), 45);
-    let (mut direct, _) = BackendConn::connect(0, &lab().m1, &key, "app", LIMIT, None, false)
-        .await
-        .unwrap();
+    let mut direct = raw_client(&lab().m1).await.unwrap();
     let code = |r: Result<packets::OkInfo, splitrail::backend::conn::CommandError>| match r {
         Ok(_) => 0,
         Err(splitrail::backend::conn::CommandError::Server(e)) => e.code,

@@ -256,19 +256,10 @@ async fn shutdown_finishes_running_statements_and_tells_idle_clients() {
     let proxy = start_proxy(config()).await;
     // A raw client, to see the unsolicited error packet itself (a driver
     // reports it as out of sync at its next command).
-    let key = splitrail::backend::PoolKey::new("app".into(), Default::default(), 45);
     let limit = std::time::Duration::from_secs(5);
-    let (mut idle, _) = splitrail::backend::BackendConn::connect(
-        0,
-        &proxy.addr.to_string(),
-        &key,
-        "app",
-        limit,
-        None,
-        false,
-    )
-    .await
-    .expect("login through the proxy");
+    let mut idle = raw_client(&proxy.addr.to_string())
+        .await
+        .expect("login through the proxy");
     let mut busy = proxy.conn().await;
     let running = tokio::spawn(async move {
         let slept: Option<i64> = busy.query_first("SELECT SLEEP(1)").await.unwrap();

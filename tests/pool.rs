@@ -257,24 +257,12 @@ async fn a_release_frees_a_slot_for_a_queued_session() {
 #[tokio::test]
 async fn an_exhausted_cursor_no_longer_holds_the_connection() {
     use splitrail::backend::relay::{relay_response, ResponseKind, Sink};
-    use splitrail::backend::{BackendConn, PoolKey};
     let open_total = |nodes: Vec<(String, u64)>| -> u64 { nodes.iter().map(|(_, n)| n).sum() };
     let mut cfg = releasing_config(100);
     // Released connections are closed, so the count shows who holds one.
     cfg.pool.max_idle_per_node = 0;
     let proxy = start_proxy(cfg).await;
-    let key = PoolKey::new("app".into(), Default::default(), 45);
-    let (mut client, _) = BackendConn::connect(
-        0,
-        &proxy.addr.to_string(),
-        &key,
-        "app",
-        Duration::from_secs(5),
-        None,
-        false,
-    )
-    .await
-    .unwrap();
+    let mut client = raw_client(&proxy.addr.to_string()).await.unwrap();
     let ok = client
         .prepare(b"SELECT seq FROM splitrail_test.seq_1_to_10")
         .await

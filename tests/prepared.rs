@@ -137,18 +137,7 @@ async fn prepare_and_close_in_a_loop_does_not_leak_backend_statements() {
 #[tokio::test]
 async fn unknown_statement_id_is_an_error_not_a_hang() {
     let proxy = start_proxy(config()).await;
-    let key = splitrail::backend::PoolKey::new("app".into(), Default::default(), 45);
-    let (mut raw, _) = splitrail::backend::BackendConn::connect(
-        0,
-        &proxy.addr.to_string(),
-        &key,
-        "app",
-        std::time::Duration::from_secs(5),
-        None,
-        false,
-    )
-    .await
-    .unwrap();
+    let mut raw = raw_client(&proxy.addr.to_string()).await.unwrap();
     let mut execute = vec![0x17];
     execute.extend_from_slice(&999u32.to_le_bytes());
     execute.extend_from_slice(&[0, 1, 0, 0, 0]);
@@ -164,22 +153,10 @@ async fn unknown_statement_id_is_an_error_not_a_hang() {
 #[tokio::test]
 async fn cursor_fetch_follows_the_connection_that_opened_the_cursor() {
     use splitrail::backend::relay::{relay_response, ResponseKind, Sink};
-    use splitrail::backend::{BackendConn, PoolKey};
     use splitrail::protocol::PacketStream;
 
     async fn run(addr: &str) -> Vec<Vec<u8>> {
-        let key = PoolKey::new("app".into(), Default::default(), 45);
-        let (mut conn, _) = BackendConn::connect(
-            0,
-            addr,
-            &key,
-            "app",
-            std::time::Duration::from_secs(5),
-            None,
-            false,
-        )
-        .await
-        .unwrap();
+        let mut conn = raw_client(addr).await.unwrap();
         let ok = conn
             .prepare(b"SELECT seq FROM splitrail_test.seq_1_to_10")
             .await;

@@ -92,18 +92,7 @@ async fn ten_thousand_malformed_packets_leave_the_proxy_serving() {
         tasks.push(tokio::spawn(async move {
             if authenticated {
                 // After a real login, garbage arrives as commands.
-                let key = splitrail::backend::PoolKey::new("app".into(), Default::default(), 45);
-                let Ok((mut c, _)) = splitrail::backend::BackendConn::connect(
-                    0,
-                    &addr.to_string(),
-                    &key,
-                    "app",
-                    Duration::from_secs(5),
-                    None,
-                    false,
-                )
-                .await
-                else {
+                let Ok(mut c) = raw_client(&addr.to_string()).await else {
                     return;
                 };
                 for p in packets {

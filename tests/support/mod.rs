@@ -119,6 +119,26 @@ impl Proxy {
     }
 }
 
+/// Logs in to `addr` (the proxy or a node) as `app` with splitrail's own
+/// protocol client: for tests that send hand-made packets or read packets
+/// a driver would hide.
+pub async fn raw_client(
+    addr: &str,
+) -> Result<splitrail::backend::BackendConn, splitrail::backend::BackendError> {
+    let key = splitrail::backend::PoolKey::new("app".into(), Default::default(), 45);
+    splitrail::backend::BackendConn::connect(
+        0,
+        addr,
+        &key,
+        "app",
+        Duration::from_secs(5),
+        None,
+        false,
+    )
+    .await
+    .map(|(conn, _greeting)| conn)
+}
+
 /// `prefer_socket=false`: otherwise mysql_async asks for @@socket and
 /// silently reconnects over the backend's unix socket, bypassing the proxy.
 pub fn url(addr: &str, db: Option<&str>) -> String {
