@@ -471,11 +471,8 @@ mod tests {
         a.write_all(&[0xff, 0xff, 0xff, 0]).await.unwrap();
         a.write_all(&[1; 10]).await.unwrap();
         let mut reader = PacketStream::new(b);
-        let read = tokio::time::timeout(
-            std::time::Duration::from_millis(100),
-            reader.read_packet(),
-        )
-        .await;
+        let read =
+            tokio::time::timeout(std::time::Duration::from_millis(100), reader.read_packet()).await;
         assert!(read.is_err(), "the packet is incomplete");
         assert!(
             reader.rbuf.capacity() <= 2 * RESERVE_STEP,
