@@ -42,7 +42,7 @@ BIG_ROWS = int(E.get("BENCH_BIG_ROWS") or 1_000_000)
 SETTLE_MAX = float(E.get("BENCH_SETTLE_MAX") or 20)
 SETTLE_BUSY_PCT = float(E.get("BENCH_SETTLE_BUSY") or 25)
 CARGO_LOCK = E.get("BENCH_CARGO_LOCK", "/tmp/cargo.lock")
-PARTS = (E.get("BENCH_PARTS") or "sysbench big idle").split()
+PARTS = (E.get("BENCH_PARTS") or "lexer sysbench big idle").split()
 BIG_REPS = int(E.get("BENCH_BIG_REPS") or (1 if QUICK else 3))
 TABLES, TABLE_SIZE = 4, 10_000
 IDLE_MAX_CONNECTIONS = 12_000  # raised on the lab's nodes for the idle test
@@ -543,6 +543,39 @@ def big_exists():
     )
 
 
+# The pre-lexer micro-benchmark's cases (criterion group/function names in
+# benches/classify.rs): the issue's 100-byte SELECT, classified; lexed
+# only; classified and routed as a session does per COM_QUERY.
+LEXER_CASES = ("classify/select_100b", "lexer/select_100b", "classify_and_route/select_100b")
+
+
+def run_lexer():
+    """Runs the criterion pre-lexer benchmark while holding the cargo lock
+    (so no build competes for the cores) and reads its medians (ns)."""
+    rec = {"kind": "lexer", "ok": False, "cases": {}}
+    rec["settle_wait_s"] = settle()
+    argv = [
+        "cargo", "bench", "--quiet", "--bench", "classify", "--",
+        "--warm-up-time", "1", "--measurement-time", "3", "select_100b",
+    ]
+    if subprocess.run(["which", "flock"], capture_output=True).returncode == 0:
+        argv = ["flock", CARGO_LOCK] + argv
+    rec["command"] = shlex.join(argv)
+    log(f"pre-lexer benchmark: {rec['command']}")
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        rec["error"] = (done.stderr or done.stdout)[-2000:]
+        log(f"pre-lexer benchmark failed: {rec['error'][-300:]}")
+        return rec
+    target = Path(E.get("CARGO_TARGET_DIR") or ROOT / "target")
+    for case in LEXER_CASES:
+        estimates = json.loads((target / "criterion" / case / "new" / "estimates.json").read_text())
+        rec["cases"][case] = estimates["median"]["point_estimate"]
+    rec["ok"] = True
+    log("pre-lexer: " + ", ".join(f"{c} {ns:.0f} ns" for c, ns in rec["cases"].items()))
+    return rec
+
+
 def big_argv(port):
     return [
         "mariadb",
@@ -797,6 +830,9 @@ def main():
         (OUT / "results.json").write_text(json.dumps(results, indent=1))
 
     t0 = time.monotonic()
+    if "lexer" in PARTS:
+        runs.append(run_lexer())
+        save()
     if "sysbench" in PARTS:
         prepare_sysbench()
         wait_replicas()
