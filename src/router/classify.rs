@@ -220,23 +220,26 @@ fn pins_on_write(verb: Word<'_>, lx: &mut Lexer<'_>) -> Option<Pin> {
     }
     // GET_LOCK() / user variables inside a write (e.g. `DO GET_LOCK(…)`,
     // `UPDATE … SET x = @v := …`).
-    let mut prev: Option<Tok<'_>> = None;
     let flush = verb.is(kw!("FLUSH"));
-    while let Some(tok) = lx.next_token() {
-        match (prev, tok) {
-            (Some(Tok::Word(w)), Tok::LParen) if w.is(kw!("GET_LOCK")) => {
-                return Some(Pin::NamedLocks)
-            }
-            (_, Tok::Assign) => return Some(Pin::Sticky),
-            // FLUSH TABLES … WITH READ LOCK / FOR EXPORT hold a lock.
-            (_, Tok::Word(w)) if flush && (w.is(kw!("LOCK")) || w.is(kw!("EXPORT"))) => {
-                return Some(Pin::TableLocks)
-            }
-            _ => {}
-        }
-        prev = Some(tok);
-    }
-    None
+    let mut after_get_lock = false;
+    let mut pin = None;
+    lx.scan(
+        #[inline(always)]
+        |tok| {
+            pin = match tok {
+                Tok::LParen if after_get_lock => Some(Pin::NamedLocks),
+                Tok::Assign => Some(Pin::Sticky),
+                // FLUSH TABLES … WITH READ LOCK / FOR EXPORT hold a lock.
+                Tok::Word(w) if flush && (w.is(kw!("LOCK")) || w.is(kw!("EXPORT"))) => {
+                    Some(Pin::TableLocks)
+                }
+                _ => None,
+            };
+            after_get_lock = matches!(tok, Tok::Word(w) if w.is(kw!("GET_LOCK")));
+            pin.is_none()
+        },
+    );
+    pin
 }
 
 /// BEGIN / START TRANSACTION: a transaction declared READ ONLY (and not a
@@ -407,7 +410,7 @@ enum Prev {
 struct ReadScan<'a> {
     prev: Prev,
     /// The last word seen: the name called when `(` follows it.
-    last_word: Word<'a>,
+    last_word: &'a [u8],
     unsafe_for_replica: bool,
     pins: bool,
     pin: Option<Pin>,
@@ -476,10 +479,15 @@ impl<'a> ReadScan<'a> {
                     what,
                     after_dot: self.prev == Prev::Dot,
                 };
-                self.last_word = w;
+                self.last_word = w.text();
             }
             Tok::Comma | Tok::RParen | Tok::Str | Tok::Other(_) if !self.verb_or_function => {
                 self.prev = Prev::Other
+            }
+            // `table`.`column`, as ORMs write names.
+            Tok::QuotedIdent if !self.verb_or_function => self.prev = Prev::QuotedIdent,
+            Tok::Dot if !self.verb_or_function && self.prev == Prev::QuotedIdent => {
+                self.prev = Prev::Dot
             }
             _ => self.other_token(tok),
         }
@@ -524,7 +532,7 @@ impl<'a> ReadScan<'a> {
             what,
             after_dot: self.prev == Prev::Dot,
         };
-        self.last_word = w;
+        self.last_word = w.text();
     }
 
     /// Any token but a word, out of line.
@@ -565,11 +573,13 @@ impl<'a> ReadScan<'a> {
 
     /// `(` after `prev`: a function call, safe only when it is a known
     /// built-in.
+    #[inline(never)]
     fn call(&mut self) {
         match self.prev {
             Prev::Word { .. } | Prev::QuotedIdent if self.skip_call_check => {}
             Prev::Word { what, after_dot } => {
-                if after_dot || !is_safe_call(self.last_word) {
+                // Keyed again here rather than kept for every word.
+                if after_dot || !is_safe_call(Word::new(self.last_word)) {
                     self.unsafe_for_replica = true;
                     if what == ReadWord::GetLock {
                         self.pins = true;

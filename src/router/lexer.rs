@@ -91,10 +91,12 @@ impl<'a> Word<'a> {
     }
 
     /// A number (or an identifier such as `1abc`, which MySQL allows): no
-    /// keyword or function name starts with a digit.
+    /// keyword or function name starts with a digit. Read from the key,
+    /// where case folding has mapped digits to 0x10..=0x19 (no other word
+    /// byte lands there).
     #[inline]
     pub fn starts_with_digit(self) -> bool {
-        self.text.first().is_some_and(u8::is_ascii_digit)
+        (self.key as u8).wrapping_sub(b'0' & !0x20) < 10
     }
 
     /// The bytes past the key, compared case-insensitively; the key has
@@ -167,15 +169,22 @@ const fn key_of(text: &[u8]) -> u64 {
 
 /// The key of a word of `len` bytes whose first eight bytes (or fewer,
 /// followed by anything) are `head`, read little-endian.
-#[inline]
+#[inline(always)]
 const fn key_from_head(head: u64, len: usize) -> u64 {
-    /// Clears the case bit 0x20 of each byte (see [`Word`]).
-    const FOLD: u64 = !0x2020_2020_2020_2020;
+    /// For `n` bytes kept, the mask that keeps the low `n` bytes and clears
+    /// their case bit 0x20 (see [`Word`]).
+    const MASKS: [u64; KEY_BYTES + 1] = {
+        let mut masks = [0u64; KEY_BYTES + 1];
+        let mut n = 1;
+        while n <= KEY_BYTES {
+            masks[n] = ((1u64 << (8 * n)) - 1) & !0x2020_2020_2020_2020;
+            n += 1;
+        }
+        masks
+    };
     let kept = if len < KEY_BYTES { len } else { KEY_BYTES };
-    // The low `kept` bytes; shifting by 8 * 0..=7 bits never overflows.
-    let mask = (1u64 << (8 * kept as u32)) - 1;
     let len_byte = if len < 255 { len as u64 } else { 255 };
-    (head & mask & FOLD) | len_byte << 56
+    (head & MASKS[kept]) | len_byte << 56
 }
 
 /// A constant set of keywords looked up by a word's key, built at compile
@@ -315,19 +324,18 @@ const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
+#[derive(Clone)]
 pub struct Lexer<'a> {
     sql: &'a [u8],
     pos: usize,
     /// Inside `/*! … */`: the next `*/` closes it and is skipped.
     in_exec_comment: bool,
-    /// True once any token was returned (hints only count before that).
-    started: bool,
     /// True when an executable comment opened before the first token.
     pub leading_exec_comment: bool,
     /// The text of a leading `/* splitrail:… */` comment, if any.
     pub hint: Option<&'a [u8]>,
-    semicolon_seen: bool,
-    /// True when a token follows a `;`: more than one statement.
+    /// True when a token follows a `;`: more than one statement. Known
+    /// as soon as the `;` is lexed.
     pub multi_statement: bool,
 }
 
@@ -386,22 +394,39 @@ const CLASSES: [Class; 256] = {
     table
 };
 
+/// `CLASSES[b] == Class::Word` as a table of its own: it is read for
+/// every byte of every word, and a separate load keeps the test a plain
+/// branch (the compiler folds a test of `CLASSES` into the jump table).
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(CLASSES[b], Class::Word);
+        b += 1;
+    }
+    table
+};
+
+#[inline(always)]
 fn is_word_byte(b: u8) -> bool {
-    CLASSES[b as usize] == Class::Word
+    WORD_BYTES[b as usize]
 }
 
 impl<'a> Lexer<'a> {
+    /// A lexer at the first token of `sql`: the whitespace and comments
+    /// before it are read here, where a hint or an executable comment is
+    /// noted, so that lexing tokens needs no "first token yet?" state.
     pub fn new(sql: &'a [u8]) -> Lexer<'a> {
-        Lexer {
+        let mut lexer = Lexer {
             sql,
             pos: 0,
             in_exec_comment: false,
-            started: false,
             leading_exec_comment: false,
             hint: None,
-            semicolon_seen: false,
             multi_statement: false,
-        }
+        };
+        lexer.skip_to_token(true);
+        lexer
     }
 
     /// Byte offset just after the last token returned.
@@ -420,7 +445,7 @@ impl<'a> Lexer<'a> {
         next
     }
 
-    /// Lexes the rest of the text (which sets [`Lexer::multi_statement`]).
+    /// Lexes the rest of the text.
     pub fn skip_to_end(&mut self) {
         self.scan(|_| true);
     }
@@ -450,24 +475,30 @@ impl<'a> Lexer<'a> {
             if b == b' ' {
                 continue;
             }
-            let more = match CLASSES[b as usize] {
-                Class::Space => true,
-                Class::Word => {
-                    let word = word_at(sql, start);
-                    pos = start + word.text.len();
-                    self.emit(&mut f, Tok::Word(word))
+            // Most tokens are words: a branch of their own, before the
+            // jump table of the other classes.
+            if WORD_BYTES[b as usize] {
+                let word = word_at(sql, start);
+                pos = start + word.text.len();
+                if !f(Tok::Word(word)) {
+                    break;
                 }
-                Class::LParen => self.emit(&mut f, Tok::LParen),
-                Class::RParen => self.emit(&mut f, Tok::RParen),
-                Class::Comma => self.emit(&mut f, Tok::Comma),
-                Class::Dot => self.emit(&mut f, Tok::Dot),
-                Class::Other => self.emit(&mut f, Tok::Other(b)),
+                continue;
+            }
+            let more = match CLASSES[b as usize] {
+                // (Words were handled above.)
+                Class::Space | Class::Word => true,
+                Class::LParen => f(Tok::LParen),
+                Class::RParen => f(Tok::RParen),
+                Class::Comma => f(Tok::Comma),
+                Class::Dot => f(Tok::Dot),
+                Class::Other => f(Tok::Other(b)),
                 _ => {
                     self.pos = pos;
-                    let tok = self.rare_token(b, start);
+                    let tok = self.rare_token(b, start, false);
                     pos = self.pos;
                     match tok {
-                        Some(tok) => self.emit(&mut f, tok),
+                        Some(tok) => f(tok),
                         None => true,
                     }
                 }
@@ -479,24 +510,32 @@ impl<'a> Lexer<'a> {
         self.pos = pos;
     }
 
-    /// Notes that `tok` is being returned, and hands it to `f`.
-    #[inline(always)]
-    fn emit(&mut self, f: &mut impl FnMut(Tok<'a>) -> bool, tok: Tok<'a>) -> bool {
-        if self.semicolon_seen {
-            self.multi_statement = true;
+    /// Skips whitespace and comments up to the first byte of a token.
+    /// `leading`: before the first token, where a comment may be a hint or
+    /// open an executable comment that makes the statement's verb unknown.
+    fn skip_to_token(&mut self, leading: bool) {
+        while let Some(&b) = self.sql.get(self.pos) {
+            let start = self.pos;
+            match CLASSES[b as usize] {
+                Class::Space => self.pos += 1,
+                Class::Hash | Class::Dash | Class::Slash | Class::Star => {
+                    self.pos += 1;
+                    if self.rare_token(b, start, leading).is_some() {
+                        // Not a comment after all (`-`, `/`, `*`): a token.
+                        self.pos = start;
+                        return;
+                    }
+                }
+                _ => return,
+            }
         }
-        if tok == Tok::Semicolon {
-            self.semicolon_seen = true;
-        }
-        self.started = true;
-        f(tok)
     }
 
     /// The token that starts with `b` at `start` (the lexer is past `b`),
-    /// for the byte classes [`Lexer::scan`] does not handle itself;
-    /// `None` after a comment.
+    /// for the byte classes [`Lexer::scan`] does not handle itself; `None`
+    /// after a comment. `leading` as for [`Lexer::skip_to_token`].
     #[inline(never)]
-    fn rare_token(&mut self, b: u8, start: usize) -> Option<Tok<'a>> {
+    fn rare_token(&mut self, b: u8, start: usize, leading: bool) -> Option<Tok<'a>> {
         let tok = match CLASSES[b as usize] {
             Class::Quote => {
                 self.skip_quoted(b);
@@ -511,7 +550,15 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
                 Tok::Assign
             }
-            Class::Semicolon => Tok::Semicolon,
+            Class::Semicolon => {
+                // Look ahead (on a copy) for a token after the `;`.
+                let mut next = self.clone();
+                next.skip_to_token(false);
+                if next.pos < self.sql.len() {
+                    self.multi_statement = true;
+                }
+                Tok::Semicolon
+            }
             Class::Hash => {
                 self.skip_line();
                 return None;
@@ -525,7 +572,7 @@ impl<'a> Lexer<'a> {
                 return None;
             }
             Class::Slash if self.peek() == Some(b'*') => {
-                self.block_comment(start);
+                self.block_comment(start, leading);
                 return None;
             }
             Class::Star if self.in_exec_comment && self.peek() == Some(b'/') => {
@@ -600,8 +647,9 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A `/*` comment starting at `start`.
-    fn block_comment(&mut self, start: usize) {
+    /// A `/*` comment starting at `start`; `leading` as for
+    /// [`Lexer::skip_to_token`].
+    fn block_comment(&mut self, start: usize, leading: bool) {
         let body = start + 2;
         let exec = match (self.sql.get(body), self.sql.get(body + 1)) {
             (Some(b'!'), _) => Some(body + 1),
@@ -616,14 +664,14 @@ impl<'a> Lexer<'a> {
             }
             self.pos = p;
             self.in_exec_comment = true;
-            if !self.started {
+            if leading {
                 self.leading_exec_comment = true;
             }
             return;
         }
         let text = self.sql.get(body..).unwrap_or_default();
         let end = comment_end(text);
-        if !self.started && self.hint.is_none() {
+        if leading && self.hint.is_none() {
             let trimmed = text.get(..end.unwrap_or(text.len())).unwrap_or_default();
             if let Some(h) = strip_prefix_ignore_case(trimmed.trim_ascii(), b"splitrail:") {
                 self.hint = Some(h.trim_ascii());
@@ -748,6 +796,19 @@ mod tests {
         let mut lx = Lexer::new(b"SELECT 1;;");
         while lx.next_token().is_some() {}
         assert!(lx.multi_statement, "a second `;` is a second statement");
+        for sql in [
+            "SELECT 1; /* c */ # d\n",
+            "SELECT 1; /*!*/",
+            "SELECT 1;\t-- e",
+        ] {
+            let mut lx = Lexer::new(sql.as_bytes());
+            while lx.next_token().is_some() {}
+            assert!(!lx.multi_statement, "{sql:?}: only comments follow");
+        }
+        // Known when the `;` is lexed, before what follows it.
+        let mut lx = Lexer::new(b"SELECT 1; /* c */ SELECT 2");
+        while lx.next_token() != Some(Tok::Semicolon) {}
+        assert!(lx.multi_statement);
     }
 
     #[test]
@@ -761,6 +822,17 @@ mod tests {
         let mut lx = Lexer::new(b"/* splitrail:replica");
         lx.next_token();
         assert_eq!(lx.hint, Some(&b"replica"[..]), "unterminated comment");
+        // Leading comments are read by `new`, and each may be the hint.
+        let lx = Lexer::new(b"-- x\n/* a */ # b\n /*SPLITRAIL:writer*/ SELECT 1");
+        assert_eq!(lx.hint, Some(&b"writer"[..]));
+        let mut lx = Lexer::new(b"/*!*/ /* splitrail:master */ x");
+        assert!(lx.leading_exec_comment);
+        assert_eq!(lx.hint, Some(&b"master"[..]));
+        assert!(matches!(lx.next_token(), Some(Tok::Word(_))));
+        // The content of an executable comment is code: a token.
+        let lx = Lexer::new(b"/*!40101 SET */ /* splitrail:master */ x");
+        assert!(lx.leading_exec_comment);
+        assert_eq!(lx.hint, None);
     }
 
     #[test]
