@@ -42,7 +42,7 @@ BIG_ROWS = int(E.get("BENCH_BIG_ROWS") or 1_000_000)
 SETTLE_MAX = float(E.get("BENCH_SETTLE_MAX") or 20)
 SETTLE_BUSY_PCT = float(E.get("BENCH_SETTLE_BUSY") or 25)
 CARGO_LOCK = E.get("BENCH_CARGO_LOCK", "/tmp/cargo.lock")
-PARTS = (E.get("BENCH_PARTS") or "lexer sysbench big idle").split()
+PARTS = (E.get("BENCH_PARTS") or "lexer sysbench layout big idle").split()
 BIG_REPS = int(E.get("BENCH_BIG_REPS") or (1 if QUICK else 3))
 TABLES, TABLE_SIZE = 4, 10_000
 IDLE_MAX_CONNECTIONS = 12_000  # raised on the lab's nodes for the idle test
@@ -65,6 +65,11 @@ HAPROXY_PORT, RELAY_PORT, SPLITRAIL_PORT, ADMIN_PORT = (PROXY_PORT + i for i in 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 PATHS = ["direct", "haproxy", "relay", "splitrail"]
+# splitrail in both runtime layouts (proxy.threads), for the layout part:
+# 0 = tokio's multi-thread runtime (the default), 1 = one current-thread
+# runtime.
+LAYOUT_PATHS = {"splitrail-multi": 0, "splitrail-current": 1}
+LAYOUT_ROUNDS = int(E.get("BENCH_LAYOUT_ROUNDS") or (1 if QUICK else 3))
 
 
 def node_port(node):
@@ -114,6 +119,25 @@ def proc_cpu(pid):
         return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_context_switches(pid):
+    """Voluntary + involuntary context switches of all threads of a live
+    process (each time a thread sleeps in epoll_wait and is woken again
+    counts one: on this kind of load that is most of a proxy's CPU)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                text = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            except OSError:
+                continue  # the thread just ended
+            for line in text.splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split(":")[1])
+    except OSError:
+        pass
+    return total
 
 
 def proc_status(pid):
@@ -283,6 +307,9 @@ class Proxy:
     def status(self):
         return proc_status(self.proc.pid)
 
+    def context_switches(self):
+        return proc_context_switches(self.proc.pid)
+
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -317,6 +344,8 @@ backend r1
 """
     )
     (OUT / "splitrail.toml").write_text(splitrail_config())
+    for path, threads in LAYOUT_PATHS.items():
+        (OUT / f"{path}.toml").write_text(splitrail_config(threads))
     check = subprocess.run(
         [SPLITRAIL_BIN, "check", "-c", str(OUT / "splitrail.toml")], capture_output=True, text=True
     )
@@ -332,10 +361,10 @@ def toml_value(v):
     return json.dumps(str(v))
 
 
-def splitrail_config():
+def splitrail_config(threads=None):
     """proto-tests/lab.toml (kept valid for the tree being measured) with the
     bench lab's ports, the bench's listen ports, a raised client limit, an
-    explicit pool limit and no state file."""
+    explicit pool limit and no state file; `threads` sets proxy.threads."""
     cfg = tomllib.loads((ROOT / "proto-tests/lab.toml").read_text())
     lab_default = 33060
     for node in cfg.get("nodes", []):
@@ -344,6 +373,8 @@ def splitrail_config():
             node["addr"] = f"{host}:{LAB_PORT + int(port) - lab_default}"
     cfg.setdefault("proxy", {})["listen"] = f"127.0.0.1:{SPLITRAIL_PORT}"
     cfg["proxy"]["max_connections"] = 20_000
+    if threads is not None:
+        cfg["proxy"]["threads"] = threads
     if "admin" in cfg:
         cfg["admin"]["listen"] = f"127.0.0.1:{ADMIN_PORT}"
     cfg.setdefault("pool", {})["max_idle_per_node"] = POOL_MAX_IDLE
@@ -366,10 +397,11 @@ def make_proxy(path):
     if path == "relay":
         argv = [RELAY_BIN, "--listen", f"127.0.0.1:{RELAY_PORT}"]
         return Proxy("relay", argv + ["--backend", f"127.0.0.1:{node_port('r1')}"], RELAY_PORT)
-    if path == "splitrail":
+    if path == "splitrail" or path in LAYOUT_PATHS:
         env = dict(E, RUST_LOG=E.get("BENCH_RUST_LOG", "info"))
-        argv = [SPLITRAIL_BIN, "serve", "-c", str(OUT / "splitrail.toml")]
-        return Proxy("splitrail", argv, SPLITRAIL_PORT, env)
+        conf = OUT / ("splitrail.toml" if path == "splitrail" else f"{path}.toml")
+        argv = [SPLITRAIL_BIN, "serve", "-c", str(conf)]
+        return Proxy(path, argv, SPLITRAIL_PORT, env)
     return None
 
 
@@ -380,6 +412,7 @@ def path_port(path):
         "haproxy": HAPROXY_PORT,
         "relay": RELAY_PORT,
         "splitrail": SPLITRAIL_PORT,
+        **{p: SPLITRAIL_PORT for p in LAYOUT_PATHS},
     }[path]
 
 
@@ -454,9 +487,11 @@ def run_sysbench(test, path, threads, ps_mode):
         rec["settle_s"] = settle()
         noise = Noise(proxy.pid if proxy else None)
         cpu0 = proxy.cpu() if proxy else 0.0
+        switches0 = proxy.context_switches() if proxy else 0
         rc, out, client_cpu = run_child(argv, TIME + 120)
         if proxy:
             rec["proxy_cpu_s"] = round(proxy.cpu() - cpu0, 3)
+            rec["proxy_context_switches"] = proxy.context_switches() - switches0
             st = proxy.status()
             rec["proxy_hwm_kb"], rec["proxy_rss_kb"] = st.get("VmHWM"), st.get("VmRSS")
         rec["other_cpu_pct"], rec["machine_busy_pct"] = noise.finish(client_cpu)
@@ -469,6 +504,7 @@ def run_sysbench(test, path, threads, ps_mode):
             )[:600]
         if proxy and rec.get("queries"):
             rec["cpu_s_per_1k"] = round(rec["proxy_cpu_s"] / rec["queries"] * 1000, 5)
+            rec["switches_per_query"] = round(rec["proxy_context_switches"] / rec["queries"], 3)
     except Exception as e:  # noqa: BLE001 - a failed run is a result, not the end
         rec["ok"], rec["error"] = False, f"{type(e).__name__}: {e}"
     finally:
@@ -845,6 +881,19 @@ def main():
         for ps_mode in ("disable", "auto"):
             for path in ("direct-m1", "splitrail"):
                 runs.append(run_sysbench("oltp_read_write", path, 8, ps_mode))
+            save()
+
+    if "layout" in PARTS:
+        if "sysbench" not in PARTS:
+            prepare_sysbench()
+            wait_replicas()
+        # Alternating, so both layouts see the same conditions.
+        for _ in range(LAYOUT_ROUNDS):
+            for path in LAYOUT_PATHS:
+                rec = run_sysbench("oltp_point_select", path, 8, "disable")
+                rec["kind"] = "layout"
+                rec["proxy_threads"] = LAYOUT_PATHS[path]
+                runs.append(rec)
             save()
 
     if "big" in PARTS:

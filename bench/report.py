@@ -7,6 +7,7 @@ usage: bench/report.py RESULTS.json OUT.md OUT.png
 import json
 import os
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -332,14 +333,16 @@ def markdown(res, md_path, png_path):
         "Latency is per sysbench event: one query for `point_select`, one whole transaction "
         "(16 statements with BEGIN/COMMIT) for `read_only` and `read_write`. "
         "*CPU s/1k q* is the proxy process's CPU-seconds (user + system, all threads) per "
-        "1,000 queries, which is also its CPU-milliseconds per query. *Peak RSS* is the proxy's "
-        "VmHWM; each proxy is started fresh for each run.\n"
+        "1,000 queries, which is also its CPU-milliseconds per query. *Switches/q* is the "
+        "proxy's context switches (all threads, voluntary and not) per query: each is a thread "
+        "that slept in epoll_wait and was woken, the kernel work that dominates a proxy's CPU "
+        "here. *Peak RSS* is the proxy's VmHWM; each proxy is started fresh for each run.\n"
     )
     w(
         "| workload | protocol | thr | path | qps | × direct | × HAProxy | p50 ms | p99 ms | "
-        "proxy CPU s/1k q | CPU × HAProxy | peak RSS MB | other CPU % |"
+        "proxy CPU s/1k q | CPU × HAProxy | switches/q | peak RSS MB | other CPU % |"
     )
-    w("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in res.kind("sysbench"):
         base = "direct-m1" if r["test"] == "oltp_read_write" else "direct"
         key = (r["test"], r["ps_mode"], r["threads"])
@@ -348,16 +351,45 @@ def markdown(res, md_path, png_path):
         head = f"| {TEST_SHORT[r['test']]} | {MODE[r['ps_mode']]} | {r['threads']} | {LABEL[r['path']]} |"
         if not r.get("ok"):
             err = (r.get("error") or "").replace("|", "\\|")[:200]
-            w(f"{head} FAILED: {err} | | | | | | | | |")
+            w(f"{head} FAILED: {err} | | | | | | | | | |")
             continue
         w(
             f"{head} {fmt(r['qps'])} | {ratio(r['qps'], d0.get('qps'))} | "
             f"{ratio(r['qps'], h0.get('qps'))} | {fmt(r.get('p50_ms'), 3)} | "
             f"{fmt(r.get('p99_ms'), 3)} | {fmt(r.get('cpu_s_per_1k'), 4)} | "
             f"{ratio(r.get('cpu_s_per_1k'), h0.get('cpu_s_per_1k'))} | "
+            f"{fmt(r.get('switches_per_query'), 2)} | "
             f"{fmt(mb(r.get('proxy_hwm_kb')), 1)} | {fmt(r.get('other_cpu_pct'), 0)} |"
         )
     w("")
+
+    layout = res.kind("layout")
+    if layout:
+        w("## Runtime layout (`proxy.threads`)\n")
+        w(
+            "splitrail alone, `oltp_point_select`, text protocol, 8 threads, the two runtime "
+            "layouts alternating: `0` = tokio's multi-thread runtime with one worker per core "
+            "(the default), `1` = a single current-thread runtime (no cross-thread wake-ups, at "
+            "most one core). Same config otherwise.\n"
+        )
+        w("| run | proxy.threads | qps | p99 ms | proxy CPU µs/query | switches/q | other CPU % |")
+        w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for i, r in enumerate(layout, 1):
+            if not r.get("ok"):
+                w(f"| {i} | {r['proxy_threads']} | FAILED | | | | |")
+                continue
+            w(
+                f"| {i} | {r['proxy_threads']} | {fmt(r['qps'])} | {fmt(r.get('p99_ms'), 3)} | "
+                f"{fmt((r.get('cpu_s_per_1k') or 0) * 1000, 1)} | {fmt(r.get('switches_per_query'), 2)} | "
+                f"{fmt(r.get('other_cpu_pct'), 0)} |"
+            )
+        for threads in (0, 1):
+            ok = [r for r in layout if r.get("ok") and r["proxy_threads"] == threads]
+            if ok:
+                qps = statistics.median(r["qps"] for r in ok)
+                cpu = statistics.median(r["cpu_s_per_1k"] * 1000 for r in ok)
+                w(f"\nMedian, `proxy.threads = {threads}`: {qps:,.0f} qps, {cpu:.1f} µs CPU per query.")
+        w("")
 
     w("## 1,000,000-row result\n")
     bd = res.big("direct") or {}
