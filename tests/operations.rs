@@ -253,6 +253,8 @@ async fn two_proxies_side_by_side_follow_one_writer_and_take_marks_together() {
 /// and ends within the shutdown grace period.
 #[tokio::test]
 async fn shutdown_finishes_running_statements_and_tells_idle_clients() {
+    // Its reads would count in the other tests' per-node statement counters.
+    let _serial = exclusive().await;
     let proxy = start_proxy(config()).await;
     // A raw client, to see the unsolicited error packet itself (a driver
     // reports it as out of sync at its next command).
