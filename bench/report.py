@@ -125,7 +125,7 @@ def targets(res):
         rows.append(
             (
                 "p99 at 1 thread (point_select text) ≤ direct p99 + 100 µs",
-                f"{s1['p99_ms'] * 1000:.0f} µs vs {d1['p99_ms'] * 1000:.0f} µs (+{extra:.0f} µs)",
+                f"{s1['p99_ms'] * 1000:.0f} µs vs {d1['p99_ms'] * 1000:.0f} µs ({extra:+.0f} µs)",
                 extra <= 100,
             )
         )
