@@ -256,7 +256,7 @@ async fn a_release_frees_a_slot_for_a_queued_session() {
 /// session gives its connections back like any other.
 #[tokio::test]
 async fn an_exhausted_cursor_no_longer_holds_the_connection() {
-    use splitrail::backend::relay::{relay_response, ResponseKind, Sink};
+    use splitrail::backend::relay::Sink;
     let open_total = |nodes: Vec<(String, u64)>| -> u64 { nodes.iter().map(|(_, n)| n).sum() };
     let mut cfg = releasing_config(100);
     // Released connections are closed, so the count shows who holds one.
@@ -267,18 +267,8 @@ async fn an_exhausted_cursor_no_longer_holds_the_connection() {
         .prepare(b"SELECT seq FROM splitrail_test.seq_1_to_10")
         .await
         .unwrap();
-    let id = ok.backend_id.to_le_bytes();
-    // EXECUTE with CURSOR_TYPE_READ_ONLY: metadata only, rows wait.
-    let execute = [&[0x17][..], &id, &[0x01, 1, 0, 0, 0]].concat();
-    client.stream().send(0, &execute).await.unwrap();
-    let opened = relay_response(
-        client.stream(),
-        Sink::<tokio::net::TcpStream>::Discard,
-        ResponseKind::Query,
-        false,
-    )
-    .await
-    .unwrap();
+    let discard = || Sink::<tokio::net::TcpStream>::Discard;
+    let opened = execute_with_cursor(&mut client, ok.backend_id, discard()).await;
     assert_ne!(
         opened.last.status & 0x0040,
         0,
@@ -289,16 +279,7 @@ async fn an_exhausted_cursor_no_longer_holds_the_connection() {
         open_total(backend_connections(&proxy).await) > 0,
         "an open cursor keeps its connection"
     );
-    let fetch = [&[0x1c][..], &id, &100u32.to_le_bytes()].concat();
-    client.stream().send(0, &fetch).await.unwrap();
-    let fetched = relay_response(
-        client.stream(),
-        Sink::<tokio::net::TcpStream>::Discard,
-        ResponseKind::Rows,
-        false,
-    )
-    .await
-    .unwrap();
+    let fetched = fetch_rows(&mut client, ok.backend_id, 100, discard()).await;
     assert_ne!(
         fetched.last.status & 0x0080,
         0,

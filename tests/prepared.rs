@@ -152,7 +152,7 @@ async fn unknown_statement_id_is_an_error_not_a_hang() {
 /// fetches reach the connection that holds the cursor.
 #[tokio::test]
 async fn cursor_fetch_follows_the_connection_that_opened_the_cursor() {
-    use splitrail::backend::relay::{relay_response, ResponseKind, Sink};
+    use splitrail::backend::relay::Sink;
     use splitrail::protocol::PacketStream;
 
     async fn run(addr: &str) -> Vec<Vec<u8>> {
@@ -166,36 +166,17 @@ async fn cursor_fetch_follows_the_connection_that_opened_the_cursor() {
             Ok(ok) => ok,
             Err(_) => conn.prepare(b"SELECT seq FROM seq_1_to_10").await.unwrap(),
         };
-        let id = ok.backend_id.to_le_bytes();
         let (capture_end, reader_end) = tokio::io::duplex(1 << 20);
         let mut capture = PacketStream::new(capture_end);
-        // EXECUTE with CURSOR_TYPE_READ_ONLY: metadata only, rows wait.
-        let execute = [&[0x17][..], &id, &[0x01, 1, 0, 0, 0]].concat();
-        conn.stream().send(0, &execute).await.unwrap();
-        let outcome = relay_response(
-            conn.stream(),
-            Sink::Client(&mut capture),
-            ResponseKind::Query,
-            false,
-        )
-        .await
-        .unwrap();
+        let outcome =
+            execute_with_cursor(&mut conn, ok.backend_id, Sink::Client(&mut capture)).await;
         assert_ne!(
             outcome.last.status & 0x0040,
             0,
             "SERVER_STATUS_CURSOR_EXISTS"
         );
         for rows in [4u32, 100] {
-            let fetch = [&[0x1c][..], &id, &rows.to_le_bytes()].concat();
-            conn.stream().send(0, &fetch).await.unwrap();
-            relay_response(
-                conn.stream(),
-                Sink::Client(&mut capture),
-                ResponseKind::Rows,
-                false,
-            )
-            .await
-            .unwrap();
+            fetch_rows(&mut conn, ok.backend_id, rows, Sink::Client(&mut capture)).await;
         }
         drop(capture);
         let mut reader = PacketStream::new(reader_end);

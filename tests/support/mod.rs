@@ -139,6 +139,62 @@ pub async fn raw_client(
     .map(|(conn, _greeting)| conn)
 }
 
+/// COM_STMT_EXECUTE of statement `id` (no parameters) asking for a
+/// read-only cursor: the response is metadata only, rows wait for
+/// COM_STMT_FETCH. Relays the response into `sink`.
+pub async fn execute_with_cursor<C>(
+    conn: &mut splitrail::backend::BackendConn,
+    id: u32,
+    sink: splitrail::backend::relay::Sink<'_, C>,
+) -> splitrail::backend::relay::Outcome
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let execute = [&[0x17][..], &id.to_le_bytes(), &[0x01, 1, 0, 0, 0]].concat();
+    command_response(
+        conn,
+        &execute,
+        sink,
+        splitrail::backend::relay::ResponseKind::Query,
+    )
+    .await
+}
+
+/// COM_STMT_FETCH of up to `rows` rows from statement `id`'s cursor.
+pub async fn fetch_rows<C>(
+    conn: &mut splitrail::backend::BackendConn,
+    id: u32,
+    rows: u32,
+    sink: splitrail::backend::relay::Sink<'_, C>,
+) -> splitrail::backend::relay::Outcome
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let fetch = [&[0x1c][..], &id.to_le_bytes(), &rows.to_le_bytes()].concat();
+    command_response(
+        conn,
+        &fetch,
+        sink,
+        splitrail::backend::relay::ResponseKind::Rows,
+    )
+    .await
+}
+
+async fn command_response<C>(
+    conn: &mut splitrail::backend::BackendConn,
+    command: &[u8],
+    sink: splitrail::backend::relay::Sink<'_, C>,
+    kind: splitrail::backend::relay::ResponseKind,
+) -> splitrail::backend::relay::Outcome
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    conn.stream().send(0, command).await.unwrap();
+    splitrail::backend::relay::relay_response(conn.stream(), sink, kind, false)
+        .await
+        .unwrap()
+}
+
 /// `prefer_socket=false`: otherwise mysql_async asks for @@socket and
 /// silently reconnects over the backend's unix socket, bypassing the proxy.
 pub fn url(addr: &str, db: Option<&str>) -> String {
