@@ -29,7 +29,7 @@ DB = os.environ.get("CLIENTS_DB", "splitrail_test")
 # Prefix of every table/procedure this run creates (unique per run).
 RUN = os.environ.get("CLIENTS_RUN", "cdev")
 PORTS = {
-    "proxy": int(os.environ.get("CLIENTS_PROXY_PORT", "35033")),
+    "proxy": int(os.environ.get("CLIENTS_PROXY_PORT", "25033")),
     "m1": int(os.environ.get("CLIENTS_M1_PORT", "35061")),
     "r1": int(os.environ.get("CLIENTS_R1_PORT", "35063")),
 }

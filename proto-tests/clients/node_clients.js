@@ -28,7 +28,7 @@ const PASS = env.CLIENTS_PASSWORD || 'app';
 const DB = env.CLIENTS_DB || 'splitrail_test';
 const RUN = env.CLIENTS_RUN || 'cdev';
 const PORTS = {
-  proxy: Number(env.CLIENTS_PROXY_PORT || 35033),
+  proxy: Number(env.CLIENTS_PROXY_PORT || 25033),
   m1: Number(env.CLIENTS_M1_PORT || 35061),
   r1: Number(env.CLIENTS_R1_PORT || 35063),
 };

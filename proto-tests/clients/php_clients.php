@@ -25,7 +25,7 @@ $PASS = getenv('CLIENTS_PASSWORD') ?: 'app';
 $DB = getenv('CLIENTS_DB') ?: 'splitrail_test';
 $RUN = getenv('CLIENTS_RUN') ?: 'cdev';
 $PORTS = [
-    'proxy' => (int)(getenv('CLIENTS_PROXY_PORT') ?: 35033),
+    'proxy' => (int)(getenv('CLIENTS_PROXY_PORT') ?: 25033),
     'm1' => (int)(getenv('CLIENTS_M1_PORT') ?: 35061),
     'r1' => (int)(getenv('CLIENTS_R1_PORT') ?: 35063),
 ];
