@@ -427,7 +427,7 @@ async fn replica_with_stopped_sql_thread_gets_no_reads_until_restarted() {
     let _serial = exclusive().await;
     let lab = lab();
     let proxy = start_proxy(config()).await;
-    let mut conn = proxy.conn().await;
+    let mut conn = session_on_replica(&proxy, 3).await;
     let _restore = Restore(&[]);
     assert!(lab_cmd(&["sql", "r1", "STOP SLAVE SQL_THREAD"]));
     let mut m1 = direct(&lab.m1).await;
@@ -444,9 +444,11 @@ async fn replica_with_stopped_sql_thread_gets_no_reads_until_restarted() {
         );
     }
     assert!(lab_cmd(&["sql", "r1", "START SLAVE SQL_THREAD"]));
+    // The session that moved stays on r2; new sessions reach r1 again.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server_id(&mut conn).await != 3 {
+    while server_id(&mut proxy.conn().await).await != 3 {
         assert!(Instant::now() < deadline, "r1 never got reads again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(server_id(&mut conn).await, 4);
 }

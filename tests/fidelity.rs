@@ -115,8 +115,8 @@ async fn every_column_type_is_relayed_byte_for_byte() {
     let sql = format!("SELECT * FROM {DB}.{table} ORDER BY id");
     for (label, caps) in caps_variants() {
         let direct = raw_response(&lab.r1, caps, &sql).await;
-        // Several times: reads alternate between r1 and r2, whose bytes
-        // must both match.
+        // Several times: new sessions take turns between r1 and r2, whose
+        // bytes must both match.
         for _ in 0..4 {
             let via_proxy = raw_response(&proxy_addr, caps, &sql).await;
             assert_eq!(via_proxy.len(), direct.len(), "{label}: packet count");

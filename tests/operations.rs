@@ -25,6 +25,17 @@ async fn reads(conn: &mut mysql_async::Conn, n: usize) -> HashSet<u32> {
     seen
 }
 
+/// `splitrail_pool_idle_connections` of one node.
+async fn pool_idle(proxy: &Proxy, node: &str) -> i64 {
+    let (_, metrics) = admin(proxy, "GET", "/metrics", None).await;
+    let prefix = format!("splitrail_pool_idle_connections{{node=\"{node}\"");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 #[tokio::test]
 async fn admin_endpoint_health_metrics_and_token() {
     let _serial = exclusive().await;
@@ -83,10 +94,13 @@ async fn admin_endpoint_health_metrics_and_token() {
 async fn node_down_stops_reads_at_once_up_restores_them_and_the_mark_survives_a_restart() {
     let _serial = exclusive().await;
     let lab = lab();
-    let cfg = no_monitor();
+    let mut cfg = no_monitor();
+    // Idle sessions keep their connections: what goes back to the pool
+    // below goes back because the session moved.
+    cfg.pool.release_idle_after_ms = 0;
     let proxy = start_proxy(cfg.clone()).await;
-    let mut conn = proxy.conn().await;
-    assert_eq!(reads(&mut conn, 10).await, HashSet::from([3, 4]));
+    let mut conn = session_on_replica(&proxy, 3).await;
+    assert_eq!(reads(&mut conn, 10).await, HashSet::from([3]));
 
     let (status, body) = admin(&proxy, "POST", "/nodes/r1/down", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200, "{body}");
@@ -97,6 +111,15 @@ async fn node_down_stops_reads_at_once_up_restores_them_and_the_mark_survives_a_
         HashSet::from([4]),
         "same session, next statement"
     );
+    // The session gave its r1 connection back (reset, then idle in the pool).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while pool_idle(&proxy, "r1").await != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session kept its connection to r1"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let mut fresh = proxy.conn().await;
     assert_eq!(reads(&mut fresh, 20).await, HashSet::from([4]));
     let after = global_status(&mut r1, "Com_select").await;
@@ -114,24 +137,22 @@ async fn node_down_stops_reads_at_once_up_restores_them_and_the_mark_survives_a_
 
     let (status, _) = admin(&proxy, "POST", "/nodes/r1/up", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
-    assert_eq!(reads(&mut conn, 10).await, HashSet::from([3, 4]));
+    // The session that moved stays where it is; new ones reach r1 again.
+    assert_eq!(reads(&mut conn, 10).await, HashSet::from([4]));
+    session_on_replica(&proxy, 3).await;
 }
 
 #[tokio::test]
 async fn drain_keeps_running_sessions_and_sends_new_ones_elsewhere() {
     let _serial = exclusive().await;
     let proxy = start_proxy(no_monitor()).await;
-    let mut running = proxy.conn().await;
-    assert_eq!(
-        reads(&mut running, 10).await,
-        HashSet::from([3, 4]),
-        "holds r1 and r2"
-    );
+    let mut running = session_on_replica(&proxy, 4).await;
+    assert_eq!(reads(&mut running, 10).await, HashSet::from([4]), "on r2");
     let (status, _) = admin(&proxy, "POST", "/nodes/r2/drain", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(
         reads(&mut running, 10).await,
-        HashSet::from([3, 4]),
+        HashSet::from([4]),
         "a running session finishes on r2"
     );
     let mut newcomer = proxy.conn().await;

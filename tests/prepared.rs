@@ -11,20 +11,26 @@ use support::*;
 const REPLICA_IDS: [u32; 2] = [3, 4];
 
 #[tokio::test]
-async fn prepared_select_runs_on_both_replicas_with_one_statement_id() {
+async fn a_prepared_select_follows_its_session_to_another_replica_under_one_id() {
     let proxy = start_proxy(config()).await;
-    let mut conn = proxy.conn().await;
+    let mut conn = session_on_replica(&proxy, 3).await;
     let stmt = conn.prep("SELECT ? + 1, @@server_id").await.unwrap();
-    let mut seen = HashSet::new();
-    for i in 0..8i64 {
-        let (v, id): (i64, u32) = conn.exec_first(&stmt, (i,)).await.unwrap().unwrap();
-        assert_eq!(v, i + 1);
-        seen.insert(id);
-    }
+    let mut run = async |from: i64| {
+        let mut seen = HashSet::new();
+        for i in from..from + 4 {
+            let (v, id): (i64, u32) = conn.exec_first(&stmt, (i,)).await.unwrap().unwrap();
+            assert_eq!(v, i + 1);
+            seen.insert(id);
+        }
+        seen
+    };
+    assert_eq!(run(0).await, HashSet::from([3]), "the session's replica");
+    let (status, body) = admin(&proxy, "POST", "/nodes/r1/down", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        seen,
-        HashSet::from(REPLICA_IDS),
-        "lazily prepared on each replica"
+        run(10).await,
+        HashSet::from([4]),
+        "prepared lazily on r2, same statement id"
     );
     conn.close(stmt).await.unwrap();
 }

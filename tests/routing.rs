@@ -10,15 +10,25 @@ const MASTER_IDS: [u32; 2] = [1, 2];
 const REPLICA_IDS: [u32; 2] = [3, 4];
 
 #[tokio::test]
-async fn plain_reads_are_spread_over_both_replicas() {
+async fn each_session_reads_from_one_replica_and_sessions_are_spread_over_both() {
     let proxy = start_proxy(config()).await;
-    let mut conn = proxy.conn().await;
-    let mut seen = HashSet::new();
+    let mut all = HashSet::new();
+    // New sessions take turns (other tests' sessions may take some turns
+    // meanwhile, hence up to 20).
     for _ in 0..20 {
-        seen.insert(server_id(&mut conn).await);
+        let mut conn = proxy.conn().await;
+        let mut seen = HashSet::new();
+        for _ in 0..5 {
+            seen.insert(server_id(&mut conn).await);
+        }
+        assert_eq!(seen.len(), 1, "one session, one replica: {seen:?}");
+        all.extend(seen);
+        if all.len() == REPLICA_IDS.len() {
+            break;
+        }
     }
     assert_eq!(
-        seen,
+        all,
         HashSet::from(REPLICA_IDS),
         "reads must reach r1 and r2 only"
     );
@@ -129,19 +139,20 @@ async fn use_db_then_replica_read_uses_that_db() {
 #[tokio::test]
 async fn set_time_zone_is_honoured_by_replica_reads() {
     let proxy = start_proxy(config()).await;
-    let mut conn = proxy.conn().await;
+    let mut conn = session_on_replica(&proxy, 3).await;
     conn.query_drop("SET time_zone = '+05:00'").await.unwrap();
-    let mut seen = HashSet::new();
-    for _ in 0..6 {
-        let (id, offset): (u32, i64) = conn
-            .query_first("SELECT @@server_id, TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())")
+    let mut read = async || -> (u32, i64) {
+        conn.query_first("SELECT @@server_id, TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())")
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(offset, 300, "time zone not replayed on server {id}");
-        seen.insert(id);
-    }
-    assert_eq!(seen, HashSet::from(REPLICA_IDS));
+            .unwrap()
+    };
+    assert_eq!(read().await, (3, 300), "the session's replica");
+    // Its replica gone, the session reads from a new connection to r2,
+    // which must get the SET first.
+    let (status, body) = admin(&proxy, "POST", "/nodes/r1/down", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(read().await, (4, 300), "time zone replayed on r2");
 }
 
 #[tokio::test]

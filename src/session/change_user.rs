@@ -69,6 +69,7 @@ impl Session {
         }
         self.session_writer = None;
         self.last_node = None;
+        self.replica = None;
         self.state = SessionState::default();
         self.forget_writer_state();
         self.stmts = Statements::default();

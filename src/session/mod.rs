@@ -16,7 +16,7 @@ use crate::backend::{BackendConn, BackendError, PoolKey};
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::{MySqlError, PacketStream};
 use crate::router::{self, Route, SessionFlags, StatementKind};
-use crate::topology::NodeId;
+use crate::topology::{NodeId, ReplicaChoice};
 use crate::Context;
 use bytes::Bytes;
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
@@ -113,6 +113,8 @@ pub struct Session {
     pins: Pins,
     /// A READ ONLY transaction open on this replica.
     replica_tx: Option<NodeId>,
+    /// The replica this session reads from while it qualifies.
+    replica: Option<ReplicaChoice>,
     /// LAST_INSERT_ID() as the writer's OK packets last reported it, so a
     /// session whose connections were released still gets it.
     last_insert_id: u64,
@@ -166,6 +168,7 @@ impl Session {
             flags: SessionFlags::default(),
             pins: Pins::default(),
             replica_tx: None,
+            replica: None,
             last_insert_id: 0,
             restore_insert_id: false,
             state: SessionState::default(),
@@ -876,16 +879,38 @@ impl Session {
             return None;
         }
         loop {
-            let node = {
+            let choice = {
                 let snap = self.ctx.topology.load();
                 self.ctx
                     .topology
-                    .pick_replica(&snap, tried, |id| self.held(id).is_some())
+                    .pick_replica(&snap, tried, self.replica, |id| self.held(id).is_some())
             }?;
-            match self.conn_for(node).await {
-                Ok(i) => return self.caught_up(i).await.then_some(i),
-                Err(_) => tried.push(node),
+            if let Some(old) = self.replica.filter(|old| old.node != choice.node) {
+                self.leave_replica(old.node);
             }
+            match self.conn_for(choice.node).await {
+                Ok(i) => {
+                    self.replica = Some(choice);
+                    return self.caught_up(i).await.then_some(i);
+                }
+                Err(_) => tried.push(choice.node),
+            }
+        }
+    }
+
+    /// The session moves its reads away from `node`: its connection there
+    /// goes back to the pool, unless a cursor or a READ ONLY transaction
+    /// still needs it (a session holds one replica connection, not one per
+    /// replica it ever used).
+    fn leave_replica(&mut self, node: NodeId) {
+        self.replica = None;
+        let needed = self.replica_tx == Some(node) || self.stmts.has_open_cursor();
+        if let Some(i) = self.held(node).filter(|_| !needed) {
+            let conn = self.backends.swap_remove(i);
+            if self.last_node == Some(node) {
+                self.last_node = None;
+            }
+            self.ctx.pools.checkin(conn);
         }
     }
 
@@ -1213,6 +1238,9 @@ impl Session {
         }
         self.session_writer = None;
         self.last_node = None;
+        // Its next read chooses a replica afresh: idle sessions are how the
+        // read load rebalances.
+        self.replica = None;
         tracing::trace!("idle session released its backend connections");
     }
 

@@ -237,6 +237,18 @@ pub async fn server_id(conn: &mut Conn) -> u32 {
 }
 
 /// Waits until `sql` returns `expected` on every node in `addrs`.
+/// A new session through `proxy` whose reads go to the replica with this
+/// `@@server_id` (a session keeps its replica; new sessions take turns).
+pub async fn session_on_replica(proxy: &Proxy, id: u32) -> Conn {
+    for _ in 0..20 {
+        let mut conn = proxy.conn().await;
+        if server_id(&mut conn).await == id {
+            return conn;
+        }
+    }
+    panic!("20 new sessions and none read from server_id {id}");
+}
+
 pub async fn wait_everywhere(addrs: &[&str], sql: &str, expected: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     for addr in addrs {
