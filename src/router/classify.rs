@@ -385,6 +385,29 @@ const READ_WORDS: &[(&str, ReadWord)] = {
 };
 
 static READ_WORD_TEXTS: [&str; READ_WORDS.len()] = first_column(READ_WORDS);
+
+/// Bit `n` is set when a [`ReadWord::NodeStateTable`] or
+/// [`ReadWord::PerformanceSchema`] name is `n` bytes long.
+const NODE_STATE_NAME_LENGTHS: u64 = {
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < READ_WORDS.len() {
+        let (text, what) = READ_WORDS[i];
+        if matches!(what, ReadWord::NodeStateTable | ReadWord::PerformanceSchema) {
+            assert!(text.len() < 64);
+            mask |= 1 << text.len();
+        }
+        i += 1;
+    }
+    mask
+};
+
+/// False for a quoted name that cannot be a node-state schema or table
+/// (most: ORMs quote every name), from its length alone.
+#[inline(always)]
+fn may_name_node_state(name: &[u8]) -> bool {
+    name.len() < 64 && NODE_STATE_NAME_LENGTHS >> name.len() & 1 == 1
+}
 static READ_WORD_INDEX: KeywordIndex<128> = KeywordIndex::new(&READ_WORD_TEXTS);
 
 /// The previous token, as much as [`ReadScan`] needs of it: two bytes,
@@ -484,8 +507,11 @@ impl<'a> ReadScan<'a> {
             Tok::Comma | Tok::RParen | Tok::Str | Tok::Other(_) if !self.verb_or_function => {
                 self.prev = Prev::Other
             }
-            // `table`.`column`, as ORMs write names.
-            Tok::QuotedIdent if !self.verb_or_function => self.prev = Prev::QuotedIdent,
+            // `table`.`column`, as ORMs write names (one as long as a
+            // node-state name is looked at out of line).
+            Tok::QuotedIdent(name) if !self.verb_or_function && !may_name_node_state(name) => {
+                self.prev = Prev::QuotedIdent
+            }
             Tok::Dot if !self.verb_or_function && self.prev == Prev::QuotedIdent => {
                 self.prev = Prev::Dot
             }
@@ -555,7 +581,7 @@ impl<'a> ReadScan<'a> {
                 }
                 Prev::Dot
             }
-            Tok::QuotedIdent => Prev::QuotedIdent,
+            Tok::QuotedIdent(name) => self.quoted_name(name),
             Tok::Assign => {
                 self.unsafe_for_replica = true;
                 self.pins = true;
@@ -569,6 +595,24 @@ impl<'a> ReadScan<'a> {
                 Prev::Other
             }
         };
+    }
+
+    /// A quoted name is a name whatever its text (`` `update` `` is a
+    /// column), except that it names the same schemas and tables as the
+    /// bare word: `` `performance_schema`.x `` and
+    /// ``information_schema.`PROCESSLIST` `` describe the answering server
+    /// as much as their unquoted spellings do.
+    fn quoted_name(&mut self, name: &'a [u8]) -> Prev {
+        let after_dot = self.prev == Prev::Dot;
+        match ReadWord::of(Word::new(name)) {
+            ReadWord::NodeStateTable if after_dot => self.unsafe_for_replica = true,
+            what @ ReadWord::PerformanceSchema => {
+                self.last_word = name;
+                return Prev::Word { what, after_dot };
+            }
+            _ => {}
+        }
+        Prev::QuotedIdent
     }
 
     /// `(` after `prev`: a function call, safe only when it is a known
@@ -637,7 +681,7 @@ fn with_statement(lx: &mut Lexer<'_>) -> Classification {
     }
     loop {
         // CTE name, then an optional column list (names only, no calls).
-        if !matches!(tok, Some(Tok::Word(_) | Tok::QuotedIdent)) {
+        if !matches!(tok, Some(Tok::Word(_) | Tok::QuotedIdent(_))) {
             return single(lx, Classification::unsure());
         }
         tok = lx.next_token();
@@ -806,12 +850,12 @@ fn explain_statement(lx: &mut Lexer<'_>) -> Classification {
             single(lx, Classification::new(StatementKind::Write))
         }
         // DESCRIBE table [column]
-        Some(Tok::Word(_) | Tok::QuotedIdent) => {
+        Some(Tok::Word(_) | Tok::QuotedIdent(_)) => {
             let mut c = Classification::new(StatementKind::Read);
             while let Some(t) = lx.next_token() {
                 if !matches!(
                     t,
-                    Tok::Word(_) | Tok::QuotedIdent | Tok::Dot | Tok::Str | Tok::Semicolon
+                    Tok::Word(_) | Tok::QuotedIdent(_) | Tok::Dot | Tok::Str | Tok::Semicolon
                 ) {
                     c.kind = StatementKind::Write;
                 }

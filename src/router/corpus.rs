@@ -277,6 +277,15 @@ const CASES: &[(&str, Expect)] = &[
     // Same information as SHOW PROCESSLIST / SHOW GLOBAL STATUS, which go to the writer.
     ("SELECT * FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep'", Writer),
     ("SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Threads_connected'", Writer),
+    // Quoted, as GUI tools and ORMs write them: the same tables.
+    ("SELECT * FROM `performance_schema`.`threads`", Writer),
+    ("SELECT * FROM `PERFORMANCE_SCHEMA`.threads", Writer),
+    ("SELECT * FROM information_schema.`PROCESSLIST`", Writer),
+    ("SELECT * FROM `information_schema`.`processlist` WHERE `COMMAND` <> 'Sleep'", Writer),
+    ("SELECT `VARIABLE_VALUE` FROM `information_schema`.`GLOBAL_STATUS`", Writer),
+    // Quoting makes a keyword a plain name; these are ordinary tables and columns.
+    ("SELECT `update`, `processlist`.`delete` FROM `processlist`", Replica),
+    ("SELECT * FROM `app`.`performance_schema_copy`", Replica),
     // Multi-statement packets run in order on one connection: the writer's.
     ("SELECT 1; SELECT 2", Writer),
     ("SELECT 1;SELECT 2;", Writer),

@@ -20,8 +20,9 @@
 pub enum Tok<'a> {
     /// Keyword, unquoted identifier or number.
     Word(Word<'a>),
-    /// `` `identifier` ``.
-    QuotedIdent,
+    /// `` `identifier` ``: the text between the backticks (a doubled
+    /// backtick inside stays doubled).
+    QuotedIdent(&'a [u8]),
     /// A string literal.
     Str,
     /// `@name` (user variable).
@@ -493,6 +494,12 @@ impl<'a> Lexer<'a> {
                 Class::Comma => f(Tok::Comma),
                 Class::Dot => f(Tok::Dot),
                 Class::Other => f(Tok::Other(b)),
+                // ORMs quote every name.
+                Class::Backtick => {
+                    let (name, end) = quoted_ident_at(sql, start);
+                    pos = end;
+                    f(Tok::QuotedIdent(name))
+                }
                 _ => {
                     self.pos = pos;
                     let tok = self.rare_token(b, start, false);
@@ -542,8 +549,9 @@ impl<'a> Lexer<'a> {
                 Tok::Str
             }
             Class::Backtick => {
-                self.skip_quoted(b);
-                Tok::QuotedIdent
+                let (name, end) = quoted_ident_at(self.sql, start);
+                self.pos = end;
+                Tok::QuotedIdent(name)
             }
             Class::At => self.variable(),
             Class::Colon if self.peek() == Some(b'=') => {
@@ -723,6 +731,24 @@ pub fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u
         .then(|| &s[prefix.len()..])
 }
 
+/// The backtick-quoted name starting at `start`: the text between the
+/// backticks (a doubled backtick inside stays doubled; an unterminated name
+/// runs to the end) and the position after it.
+#[inline(always)]
+fn quoted_ident_at(sql: &[u8], start: usize) -> (&[u8], usize) {
+    let mut from = start + 1;
+    loop {
+        let Some(n) = sql[from..].iter().position(|&b| b == b'`') else {
+            return (&sql[start + 1..], sql.len());
+        };
+        let close = from + n;
+        if sql.get(close + 1) != Some(&b'`') {
+            return (&sql[start + 1..close], close + 1);
+        }
+        from = close + 2;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,6 +760,7 @@ mod tests {
             out.push(match t {
                 Tok::Word(w) => String::from_utf8_lossy(w.text()).into_owned(),
                 Tok::SysVar(v) => format!("@@{}", String::from_utf8_lossy(v)),
+                Tok::QuotedIdent(v) => format!("`{}`", String::from_utf8_lossy(v)),
                 other => format!("{other:?}"),
             });
         }
@@ -748,8 +775,13 @@ mod tests {
         );
         assert_eq!(
             words(r"SELECT 'it\'s', 'a''b', `we``ird`"),
-            ["SELECT", "Str", "Comma", "Str", "Comma", "QuotedIdent"]
+            ["SELECT", "Str", "Comma", "Str", "Comma", "`we``ird`"]
         );
+        assert_eq!(
+            words("SELECT `a`.`b`, ``"),
+            ["SELECT", "`a`", "Dot", "`b`", "Comma", "``"]
+        );
+        assert_eq!(words("SELECT `unterminated"), ["SELECT", "`unterminated`"]);
     }
 
     #[test]
