@@ -70,10 +70,11 @@ PATHS = ["direct", "haproxy", "relay", "splitrail"]
 # runtime.
 LAYOUT_PATHS = {"splitrail-multi": 0, "splitrail-current": 1}
 LAYOUT_ROUNDS = int(E.get("BENCH_LAYOUT_ROUNDS") or (1 if QUICK else 3))
-# The headline comparison (point_select, text, 8 threads), the four
-# paths alternating for this many rounds: its targets are judged on the
-# median of the per-round ratios, since one run on this machine swings by
-# ±20 % with outside load.
+# The headline comparison (point_select, text, 8 threads; HAProxy,
+# the relay and splitrail alternating) and its latency target (1 thread,
+# direct and splitrail alternating), for this many rounds: those targets are
+# judged on the median of the per-round figures, since one run on this
+# machine swings by ±20 % with outside load.
 HEADLINE_ROUNDS = int(E.get("BENCH_HEADLINE_ROUNDS") or (1 if QUICK else 5))
 
 
@@ -897,6 +898,10 @@ def main():
             for path in ("haproxy", "relay", "splitrail"):
                 rec = run_sysbench("oltp_point_select", path, 8, "disable")
                 rec["kind"], rec["round"] = "headline", n + 1
+                runs.append(rec)
+            for path in ("direct", "splitrail"):
+                rec = run_sysbench("oltp_point_select", path, 1, "disable")
+                rec["kind"], rec["round"] = "latency", n + 1
                 runs.append(rec)
             save()
 

@@ -96,14 +96,34 @@ def verdict(ok):
     return "**pass**" if ok else "**FAIL**"
 
 
-def headline_rounds(res):
+def headline_rounds(res, kind="headline", want=("haproxy", "relay", "splitrail")):
     """{round: {path: run}} of the headline part, complete rounds only."""
     rounds = {}
-    for r in res.kind("headline"):
+    for r in res.kind(kind):
         if r.get("ok"):
             rounds.setdefault(r["round"], {})[r["path"]] = r
-    want = {"haproxy", "relay", "splitrail"}
-    return {n: paths for n, paths in sorted(rounds.items()) if want <= set(paths)}
+    return {n: paths for n, paths in sorted(rounds.items()) if set(want) <= set(paths)}
+
+
+def latency_rounds(res):
+    """{round: {path: run}} of the 1-thread direct/splitrail pairs."""
+    rounds = headline_rounds(res, "latency", ("direct", "splitrail"))
+    return {
+        n: p
+        for n, p in rounds.items()
+        if p["direct"].get("p99_ms") is not None and p["splitrail"].get("p99_ms") is not None
+    }
+
+
+def latency_target(rounds):
+    extra = [(p["splitrail"]["p99_ms"] - p["direct"]["p99_ms"]) * 1000 for p in rounds.values()]
+    median = statistics.median(extra)
+    values = ", ".join(f"{e:+.0f}" for e in extra)
+    return (
+        "p99 at 1 thread (point_select text) ≤ direct p99 + 100 µs",
+        f"{median:+.0f} µs (median over {len(extra)} rounds of splitrail p99 − direct p99: {values})",
+        median <= 100,
+    )
 
 
 def median_ratio(rounds, num, den, field):
@@ -173,7 +193,10 @@ def targets(res):
     rows = headline_targets(rounds) if rounds else single_run_targets(res)
     s1 = res.ok("oltp_point_select", "disable", 1, "splitrail")
     d1 = res.ok("oltp_point_select", "disable", 1, "direct")
-    if s1 and d1 and s1.get("p99_ms") is not None and d1.get("p99_ms") is not None:
+    latency = latency_rounds(res)
+    if latency:
+        rows.append(latency_target(latency))
+    elif s1 and d1 and s1.get("p99_ms") is not None and d1.get("p99_ms") is not None:
         extra = (s1["p99_ms"] - d1["p99_ms"]) * 1000
         rows.append(
             (
@@ -440,6 +463,25 @@ def markdown(res, md_path, png_path):
                 f"{fmt((rl.get('cpu_s_per_1k') or 0) * 1000, 1)} | "
                 f"{fmt((sp.get('cpu_s_per_1k') or 0) * 1000, 1)} | "
                 f"{fmt(sp.get('switches_per_query'), 2)} | {fmt(other, 0)} |"
+            )
+        w("")
+    latency = latency_rounds(res)
+    if latency:
+        w(
+            "Latency, the same rounds: `oltp_point_select`, text, 1 thread, direct to r1 and "
+            "splitrail alternating; the p99 target above is the median of the per-round differences.\n"
+        )
+        w(
+            "| round | direct p50 ms | direct p99 ms | splitrail p50 ms | splitrail p99 ms | "
+            "p99 difference µs | other CPU % (max) |"
+        )
+        w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n, p in latency.items():
+            direct, sp = p["direct"], p["splitrail"]
+            other = max(r.get("other_cpu_pct") or 0 for r in (direct, sp))
+            w(
+                f"| {n} | {fmt(direct.get('p50_ms'), 3)} | {fmt(direct['p99_ms'], 3)} | {fmt(sp.get('p50_ms'), 3)} | "
+                f"{fmt(sp['p99_ms'], 3)} | {(sp['p99_ms'] - direct['p99_ms']) * 1000:+.0f} | {fmt(other, 0)} |"
             )
         w("")
 
