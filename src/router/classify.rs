@@ -1012,55 +1012,8 @@ pub fn use_database(sql: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::corpus::{spellings, INLINE_VERBS};
     use super::*;
-
-    /// The verbs of the corpus's generated sweep that are write verbs
-    /// inside a read (LOCK is one only as a statement's first word).
-    const WRITE_VERBS: &[&str] = &[
-        "INSERT",
-        "UPDATE",
-        "DELETE",
-        "REPLACE",
-        "CREATE",
-        "DROP",
-        "ALTER",
-        "TRUNCATE",
-        "RENAME",
-        "GRANT",
-        "REVOKE",
-        "CALL",
-        "LOAD",
-        "HANDLER",
-        "UNLOCK",
-        "OPTIMIZE",
-        "REPAIR",
-        "FLUSH",
-        "PURGE",
-        "KILL",
-        "INSTALL",
-        "UNINSTALL",
-        "SHUTDOWN",
-        "SAVEPOINT",
-        "COMMIT",
-        "ROLLBACK",
-        "SIGNAL",
-        "RESIGNAL",
-    ];
-
-    fn spellings(word: &str) -> [String; 3] {
-        let mixed = word
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i % 2 == 0 {
-                    c.to_ascii_lowercase()
-                } else {
-                    c
-                }
-            })
-            .collect();
-        [word.to_string(), word.to_ascii_lowercase(), mixed]
-    }
 
     #[test]
     fn every_read_word_is_found_in_any_case() {
@@ -1073,7 +1026,7 @@ mod tests {
                 );
             }
         }
-        for verb in WRITE_VERBS {
+        for verb in INLINE_VERBS {
             for spelling in spellings(verb) {
                 assert!(
                     ReadWord::of(Word::new(spelling.as_bytes())).is_write_verb(),

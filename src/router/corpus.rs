@@ -916,7 +916,7 @@ const STATEMENT_VERBS: &[&str] = &[
 /// DML and DDL verbs the classifier catches wherever they stand outside
 /// quotes and comments, even in the middle of a SELECT.
 #[rustfmt::skip]
-const INLINE_VERBS: &[&str] = &[
+pub(super) const INLINE_VERBS: &[&str] = &[
     "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME",
     "GRANT", "REVOKE", "CALL", "LOAD", "HANDLER", "UNLOCK", "OPTIMIZE", "REPAIR", "FLUSH",
     "PURGE", "KILL", "INSTALL", "UNINSTALL", "SHUTDOWN", "SAVEPOINT", "COMMIT", "ROLLBACK",
@@ -1041,7 +1041,7 @@ fn fill(template: &str, verb: &str, rng: &mut XorShift) -> String {
 }
 
 /// UPPER, lower and MiXeD spellings of a keyword.
-fn spellings(verb: &str) -> [String; 3] {
+pub(super) fn spellings(verb: &str) -> [String; 3] {
     let mixed: String = verb
         .chars()
         .enumerate()
