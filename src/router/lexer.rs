@@ -494,7 +494,8 @@ impl<'a> Lexer<'a> {
                 Class::Comma => f(Tok::Comma),
                 Class::Dot => f(Tok::Dot),
                 Class::Other => f(Tok::Other(b)),
-                // ORMs quote every name.
+                // ORMs quote every name, so backtick names are lexed here,
+                // not in `rare_token`.
                 Class::Backtick => {
                     let (name, end) = quoted_ident_at(sql, start);
                     pos = end;
@@ -547,11 +548,6 @@ impl<'a> Lexer<'a> {
             Class::Quote => {
                 self.skip_quoted(b);
                 Tok::Str
-            }
-            Class::Backtick => {
-                let (name, end) = quoted_ident_at(self.sql, start);
-                self.pos = end;
-                Tok::QuotedIdent(name)
             }
             Class::At => self.variable(),
             Class::Colon if self.peek() == Some(b'=') => {
