@@ -27,13 +27,11 @@ async fn reads(conn: &mut mysql_async::Conn, n: usize) -> HashSet<u32> {
 
 /// `splitrail_pool_idle_connections` of one node.
 async fn pool_idle(proxy: &Proxy, node: &str) -> i64 {
-    let (_, metrics) = admin(proxy, "GET", "/metrics", None).await;
-    let prefix = format!("splitrail_pool_idle_connections{{node=\"{node}\"");
-    metrics
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+    metric_sum(
+        proxy,
+        &format!("splitrail_pool_idle_connections{{node=\"{node}\""),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -167,12 +167,7 @@ async fn a_burst_of_wrong_passwords_is_refused_and_good_clients_are_unaffected()
     }
     assert!(server_id(&mut good).await > 0);
     // The refused logins did not take backend connections.
-    let (_, metrics) = admin(&proxy, "GET", "/metrics", None).await;
-    let conns: i64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("splitrail_backend_connections{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
-        .sum();
+    let conns = metric_sum(&proxy, "splitrail_backend_connections{").await;
     assert!(conns <= 4, "backend connections after the burst: {conns}");
 }
 

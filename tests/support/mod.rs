@@ -237,6 +237,17 @@ pub async fn server_id(conn: &mut Conn) -> u32 {
 }
 
 /// Waits until `sql` returns `expected` on every node in `addrs`.
+/// The sum of the `/metrics` samples whose line starts with `prefix`
+/// (a metric name and the start of its labels); 0 when there is none.
+pub async fn metric_sum(proxy: &Proxy, prefix: &str) -> i64 {
+    let (_, metrics) = admin(proxy, "GET", "/metrics", None).await;
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum()
+}
+
 /// A new session through `proxy` whose reads go to the replica with this
 /// `@@server_id` (a session keeps its replica; new sessions take turns).
 pub async fn session_on_replica(proxy: &Proxy, id: u32) -> Conn {
