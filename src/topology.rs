@@ -93,8 +93,8 @@ pub struct Snapshot {
 /// replica while that replica can read and the weights are those it was
 /// chosen under: one replica connection per session instead of one per
 /// replica, a statement prepared once, and the replica's caches warm for
-/// that session (sysbench point selects, prepared: 0.83 → 0.98 × the bare
-/// relay's qps with two replicas; docs/decisions.md). Sessions, not
+/// that session (sysbench point selects, prepared: 0.84 × the bare relay's
+/// qps before, 0.88–1.03 × after; docs/decisions.md). Sessions, not
 /// statements, are spread by weight; a session chooses again when its
 /// replica stops qualifying, when a reload changes the weights, and after
 /// an idle session gave its connections back.
