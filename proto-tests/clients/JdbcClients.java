@@ -26,8 +26,8 @@ public class JdbcClients {
     static final String DB = ENV.getOrDefault("CLIENTS_DB", "splitrail_test");
     static final String RUN = ENV.getOrDefault("CLIENTS_RUN", "cdev");
     static final int PROXY = Integer.parseInt(ENV.getOrDefault("CLIENTS_PROXY_PORT", "25033"));
-    static final int M1 = Integer.parseInt(ENV.getOrDefault("CLIENTS_M1_PORT", "35061"));
-    static final int R1 = Integer.parseInt(ENV.getOrDefault("CLIENTS_R1_PORT", "35063"));
+    static final int M1 = Integer.parseInt(ENV.getOrDefault("CLIENTS_M1_PORT", "25061"));
+    static final int R1 = Integer.parseInt(ENV.getOrDefault("CLIENTS_R1_PORT", "25063"));
     static final int BLOB_MB = Integer.parseInt(ENV.getOrDefault("CLIENTS_BLOB_MB", "32"));
     static final String ONLY = ENV.getOrDefault("CLIENTS_ONLY", "");
     static final String T = RUN + "_types";

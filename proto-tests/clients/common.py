@@ -30,8 +30,8 @@ DB = os.environ.get("CLIENTS_DB", "splitrail_test")
 RUN = os.environ.get("CLIENTS_RUN", "cdev")
 PORTS = {
     "proxy": int(os.environ.get("CLIENTS_PROXY_PORT", "25033")),
-    "m1": int(os.environ.get("CLIENTS_M1_PORT", "35061")),
-    "r1": int(os.environ.get("CLIENTS_R1_PORT", "35063")),
+    "m1": int(os.environ.get("CLIENTS_M1_PORT", "25061")),
+    "r1": int(os.environ.get("CLIENTS_R1_PORT", "25063")),
 }
 # A scenario that takes longer than this is a hang, reported as an error.
 SCENARIO_TIMEOUT = int(os.environ.get("CLIENTS_SCENARIO_TIMEOUT", "120"))

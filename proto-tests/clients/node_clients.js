@@ -29,8 +29,8 @@ const DB = env.CLIENTS_DB || 'splitrail_test';
 const RUN = env.CLIENTS_RUN || 'cdev';
 const PORTS = {
   proxy: Number(env.CLIENTS_PROXY_PORT || 25033),
-  m1: Number(env.CLIENTS_M1_PORT || 35061),
-  r1: Number(env.CLIENTS_R1_PORT || 35063),
+  m1: Number(env.CLIENTS_M1_PORT || 25061),
+  r1: Number(env.CLIENTS_R1_PORT || 25063),
 };
 const BLOB_MB = Number(env.CLIENTS_BLOB_MB || 32);
 const SCENARIO_TIMEOUT = Number(env.CLIENTS_SCENARIO_TIMEOUT || 120) * 1000;

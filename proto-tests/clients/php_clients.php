@@ -26,8 +26,8 @@ $DB = getenv('CLIENTS_DB') ?: 'splitrail_test';
 $RUN = getenv('CLIENTS_RUN') ?: 'cdev';
 $PORTS = [
     'proxy' => (int)(getenv('CLIENTS_PROXY_PORT') ?: 25033),
-    'm1' => (int)(getenv('CLIENTS_M1_PORT') ?: 35061),
-    'r1' => (int)(getenv('CLIENTS_R1_PORT') ?: 35063),
+    'm1' => (int)(getenv('CLIENTS_M1_PORT') ?: 25061),
+    'r1' => (int)(getenv('CLIENTS_R1_PORT') ?: 25063),
 ];
 $BLOB_MB = (int)(getenv('CLIENTS_BLOB_MB') ?: 32);
 $ONLY = getenv('CLIENTS_ONLY') ?: '';
