@@ -185,8 +185,18 @@ fn on_every_proxy(
 
 pub fn format_table(views: &[NodeView]) -> String {
     let mut out = format!(
-        "{:<10} {:<8} {:<8} {:<6} {:>5} {:>6} {:>8} {:>8} {:>7}  {}\n",
-        "NAME", "ROLE", "HEALTH", "MARK", "LAG", "CONNS", "QPS", "QUERIES", "ERRORS", "ADDRESS"
+        "{:<10} {:<8} {:<8} {:<6} {:>5} {:>6} {:>8} {:>8} {:>7}  {:<22} {}\n",
+        "NAME",
+        "ROLE",
+        "HEALTH",
+        "MARK",
+        "LAG",
+        "CONNS",
+        "QPS",
+        "QUERIES",
+        "ERRORS",
+        "ADDRESS",
+        "GTID / SOURCE"
     );
     for v in views {
         let lag = match (v.replication, v.lag_seconds) {
@@ -200,10 +210,30 @@ pub fn format_table(views: &[NodeView]) -> String {
             crate::topology::Mark::Down => "down",
             crate::topology::Mark::Drain => "drain",
         };
+        // Masters: their own GTID stream's position; replicas: whom they
+        // replicate from.
+        let stream = match (&v.own_gtid, &v.source) {
+            (Some(g), _) => g.clone(),
+            (None, Some(src)) => format!("from {src}"),
+            (None, None) => "-".into(),
+        };
         out.push_str(&format!(
-            "{:<10} {:<8} {:<8} {:<6} {:>5} {:>6} {:>8.1} {:>8} {:>7}  {}\n",
-            v.name, v.role, v.health, mark, lag, v.connections, v.qps, v.queries, v.errors, v.addr
+            "{:<10} {:<8} {:<8} {:<6} {:>5} {:>6} {:>8.1} {:>8} {:>7}  {:<22} {}\n",
+            v.name,
+            v.role,
+            v.health,
+            mark,
+            lag,
+            v.connections,
+            v.qps,
+            v.queries,
+            v.errors,
+            v.addr,
+            stream
         ));
+        if let Some(alarm) = &v.second_writer {
+            out.push_str(&format!("{:<10} SECOND WRITER: {alarm}\n", ""));
+        }
         if let Some(e) = &v.last_error {
             out.push_str(&format!("{:<10} last error: {e}\n", ""));
         }

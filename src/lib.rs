@@ -19,6 +19,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod frontend;
+pub mod gtid;
 pub mod monitor;
 pub mod protocol;
 pub mod router;

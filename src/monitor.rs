@@ -5,9 +5,17 @@
 //! `SHOW SLAVE STATUS` for older servers). After `down_after` failed checks
 //! the node is down; after `up_after` good ones it is up again. Verdicts are
 //! published to the topology, which moves the writer role when needed.
+//!
+//! Only silence is death: a server that answers with an error (1040 Too
+//! many connections, 1203, 1226, 1129, access denied...) is alive and busy,
+//! never a reason to fail over ([`CheckFailure::Answered`]). Masters also
+//! report their own GTID domain's position, so a standby that takes writes
+//! is seen ([`crate::topology::SecondWriter`]); replicas report their
+//! source, so a replica of a dead master gets no reads.
 
 use crate::config::{BackendTlsConfig, BackendTlsMode};
 use crate::config::{MonitorConfig, Role};
+use crate::gtid::{GtidSet, OwnPosition};
 use crate::topology::{Node, ProbeVerdict, Replication};
 use crate::Context;
 use mysql_async::prelude::*;
@@ -31,6 +39,35 @@ struct Observation {
     read_only: Option<bool>,
     lag_seconds: Option<u64>,
     replication: Option<Replication>,
+    /// A replica's source, as `host:port` (Master_Host / Master_Port).
+    source: Option<String>,
+    /// A master's position in its own GTID domain.
+    own_position: Option<OwnPosition>,
+    /// Every GTID the server has (`gtid_binlog_state` / `gtid_executed`).
+    gtids: Option<GtidSet>,
+}
+
+/// Why a check saw nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CheckFailure {
+    /// The server answered, with an error: it is alive (busy, at its
+    /// connection limit, refusing the monitor's login). Never counts
+    /// towards `down_after`.
+    Answered(String),
+    /// No answer at all: connect refused or timed out, no reply within the
+    /// timeout, the connection broke. Only this is a failed check.
+    Silent(String),
+}
+
+impl CheckFailure {
+    fn of(e: mysql_async::Error) -> CheckFailure {
+        match e {
+            mysql_async::Error::Server(e) => {
+                CheckFailure::Answered(format!("ERROR {}: {}", e.code, e.message))
+            }
+            other => CheckFailure::Silent(other.to_string()),
+        }
+    }
 }
 
 async fn watch(ctx: Arc<Context>, node: Node) {
@@ -41,6 +78,8 @@ async fn watch(ctx: Arc<Context>, node: Node) {
     let mut conn: Option<Conn> = None;
     let (mut fails, mut oks) = (0u32, 0u32);
     let mut up: Option<bool> = None;
+    // The error a live node last answered with (logged once per change).
+    let mut answered_with: Option<String> = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let metrics = ctx.metrics.node(node.id).clone();
@@ -51,12 +90,15 @@ async fn watch(ctx: Arc<Context>, node: Node) {
         let result = match tokio::time::timeout(timeout, check(&mut conn, &node, &cfg, &tls)).await
         {
             Ok(r) => r,
-            Err(_) => Err(format!("no answer within {timeout:?}")),
+            Err(_) => Err(CheckFailure::Silent(format!(
+                "no answer within {timeout:?}"
+            ))),
         };
         let verdict = match result {
             Ok(seen) => {
                 oks += 1;
                 fails = 0;
+                answered_with = None;
                 if up != Some(true) && (up.is_none() || oks >= cfg.up_after) {
                     up = Some(true);
                     tracing::info!(node = %node.name, "monitor: node is up");
@@ -66,13 +108,29 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                     read_only: seen.read_only,
                     lag_seconds: seen.lag_seconds,
                     replication: seen.replication,
+                    source: seen.source,
+                    own_position: seen.own_position,
+                    gtids: seen.gtids,
                     error: None,
                 }
             }
-            Err(error) => {
+            Err(CheckFailure::Answered(error)) => {
+                // Alive: the failure count starts again, the verdict stands,
+                // and what was last seen of read_only and lag is kept.
+                conn = None;
+                fails = 0;
+                if answered_with.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(node = %node.name, %error, "monitor: node answers with an error (alive, not failing over)");
+                    answered_with = Some(error.clone());
+                }
+                ctx.topology.note_probe_error(node.id, &error);
+                continue;
+            }
+            Err(CheckFailure::Silent(error)) => {
                 conn = None;
                 fails += 1;
                 oks = 0;
+                answered_with = None;
                 if up != Some(false) && fails >= cfg.down_after {
                     up = Some(false);
                     tracing::warn!(node = %node.name, %error, "monitor: node is down");
@@ -115,27 +173,66 @@ async fn check(
     node: &Node,
     cfg: &MonitorConfig,
     tls: &BackendTlsConfig,
-) -> Result<Observation, String> {
+) -> Result<Observation, CheckFailure> {
     if conn.is_none() {
-        *conn = Some(connect(node, cfg, tls).await.map_err(|e| e.to_string())?);
+        *conn = Some(connect(node, cfg, tls).await.map_err(CheckFailure::of)?);
     }
     let Some(c) = conn.as_mut() else {
-        return Err("no connection".into());
+        return Err(CheckFailure::Silent("no connection".into()));
     };
     let read_only: Option<i64> = c
         .query_first("SELECT @@read_only")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CheckFailure::of)?;
     let mut seen = Observation {
         read_only: read_only.map(|v| v != 0),
         ..Observation::default()
     };
-    if node.role == Role::Replica {
-        let (replication, lag) = replication_status(c).await.map_err(|e| e.to_string())?;
-        seen.replication = Some(replication);
-        seen.lag_seconds = lag;
+    match node.role {
+        Role::Replica => {
+            let status = replication_status(c).await.map_err(CheckFailure::of)?;
+            seen.replication = Some(status.state);
+            seen.lag_seconds = status.lag;
+            seen.source = status.source;
+        }
+        Role::Master => {
+            let (own, all) = gtid_position(c).await.map_err(CheckFailure::of)?;
+            seen.own_position = own;
+            seen.gtids = all;
+        }
     }
     Ok(seen)
+}
+
+/// A master's own-domain position and its whole GTID set. MariaDB: the
+/// domain is `@@gtid_domain_id` and the set `@@gtid_binlog_state`; MySQL:
+/// `@@server_uuid` within `@@gtid_executed` (MariaDB does not know these
+/// names: error 1193, then the MySQL query runs).
+async fn gtid_position(
+    conn: &mut Conn,
+) -> Result<(Option<OwnPosition>, Option<GtidSet>), mysql_async::Error> {
+    let mariadb: Result<Option<(u32, String)>, _> = conn
+        .query_first("SELECT @@gtid_domain_id, @@gtid_binlog_state")
+        .await;
+    let (own, set) = match mariadb {
+        Ok(Some((domain, state))) => {
+            let set = GtidSet::parse_mariadb(&state);
+            (Some(set.own_position_mariadb(domain)), set)
+        }
+        Ok(None) => return Ok((None, None)),
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => {
+            let row: Option<(String, String)> = conn
+                .query_first("SELECT @@server_uuid, @@gtid_executed")
+                .await?;
+            let Some((uuid, executed)) = row else {
+                return Ok((None, None));
+            };
+            let set = GtidSet::parse_mysql(&executed);
+            (Some(set.own_position_mysql(&uuid)), set)
+        }
+        Err(e) => return Err(e),
+    };
+    Ok((own, Some(set)))
 }
 
 /// The monitor's TLS settings, from `[backend_tls]`: the monitor reaches
@@ -187,12 +284,17 @@ async fn connect(
     Conn::new(opts).await
 }
 
-/// (replication state, lag in seconds). MySQL 8.0.22+ and
-/// MariaDB 10.5+ know `SHOW REPLICA STATUS`; MySQL names its columns
-/// Replica_*/…_Source, MariaDB keeps Slave_*/…_Master.
-async fn replication_status(
-    conn: &mut Conn,
-) -> Result<(Replication, Option<u64>), mysql_async::Error> {
+/// What `SHOW REPLICA STATUS` says of a replica.
+struct ReplicaStatus {
+    state: Replication,
+    lag: Option<u64>,
+    /// `host:port` of the source it replicates from.
+    source: Option<String>,
+}
+
+/// MySQL 8.0.22+ and MariaDB 10.5+ know `SHOW REPLICA STATUS`; MySQL names
+/// its columns Replica_*/…_Source, MariaDB keeps Slave_*/…_Master.
+async fn replication_status(conn: &mut Conn) -> Result<ReplicaStatus, mysql_async::Error> {
     let rows: Vec<Row> = match conn.query("SHOW REPLICA STATUS").await {
         Ok(rows) => rows,
         Err(mysql_async::Error::Server(e)) if e.code == 1064 => {
@@ -202,7 +304,11 @@ async fn replication_status(
     };
     let Some(row) = rows.first() else {
         // Not configured as a replica at all.
-        return Ok((Replication::Stopped, None));
+        return Ok(ReplicaStatus {
+            state: Replication::Stopped,
+            lag: None,
+            source: None,
+        });
     };
     let text = |names: &[&str]| -> Option<String> {
         let idx = row
@@ -220,6 +326,13 @@ async fn replication_status(
     let sql = text(&["Replica_SQL_Running", "Slave_SQL_Running"]).unwrap_or_default();
     let lag =
         text(&["Seconds_Behind_Source", "Seconds_Behind_Master"]).and_then(|v| v.parse().ok());
+    let source = match (
+        text(&["Source_Host", "Master_Host"]),
+        text(&["Source_Port", "Master_Port"]),
+    ) {
+        (Some(host), Some(port)) if !host.is_empty() => Some(format!("{host}:{port}")),
+        _ => None,
+    };
     let state = match (
         io.to_ascii_lowercase().as_str(),
         sql.eq_ignore_ascii_case("yes"),
@@ -228,5 +341,27 @@ async fn replication_status(
         ("connecting", true) => Replication::Reconnecting,
         _ => Replication::Stopped,
     };
-    Ok((state, lag))
+    Ok(ReplicaStatus { state, lag, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_answer_is_alive_and_silence_is_not() {
+        let busy = mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1040,
+            message: "Too many connections".into(),
+            state: "08004".into(),
+        });
+        assert_eq!(
+            CheckFailure::of(busy),
+            CheckFailure::Answered("ERROR 1040: Too many connections".into())
+        );
+        let refused = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(matches!(CheckFailure::of(refused), CheckFailure::Silent(_)));
+    }
 }

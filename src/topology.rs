@@ -11,9 +11,10 @@
 //! topology is; it never opens a socket.
 
 use crate::config::{Config, Role};
+use crate::gtid::{GtidSet, OwnPosition};
 use arc_swap::{ArcSwap, Guard};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,7 +59,53 @@ pub struct NodeStatus {
     pub replication: Option<Replication>,
     pub mark: Mark,
     pub last_error: Option<String>,
+    /// A replica's source, when it is one of our nodes (from the monitor's
+    /// `SHOW REPLICA STATUS`).
+    pub source: Option<NodeId>,
+    /// A master's position in its own GTID stream, and all its GTIDs.
+    pub own_position: Option<OwnPosition>,
+    pub gtids: Option<GtidSet>,
+    /// Raised when this master's own stream advanced while it was not the
+    /// writer: something else writes to it.
+    pub second_writer: Option<SecondWriter>,
+    /// The own-stream position of the last probe that saw this master as a
+    /// standby (`None` while it is the writer): what "advanced" compares
+    /// with.
+    standby_baseline: Option<OwnPosition>,
 }
+
+/// A standby master took writes of its own: another proxy instance, an
+/// application that bypasses splitrail, a cron job. splitrail never sends
+/// it writes, so it raises the alarm and leaves the cure to an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondWriter {
+    /// First and last own GTID seen committed while it was a standby.
+    pub first: String,
+    pub last: String,
+    pub count: u64,
+    /// When the last of them was seen.
+    pub seen_at: Instant,
+}
+
+impl SecondWriter {
+    pub fn describe(&self, node: &str) -> String {
+        if self.count == 1 {
+            format!(
+                "standby {node} committed a transaction of its own ({}) while it is not the writer",
+                self.first
+            )
+        } else {
+            format!(
+                "standby {node} committed {} transactions of its own ({}..{}) while it is not the writer",
+                self.count, self.first, self.last
+            )
+        }
+    }
+}
+
+/// How long a second-writer alarm stays raised after the standby's own
+/// stream last advanced.
+pub const SECOND_WRITER_HOLD: Duration = Duration::from_secs(60);
 
 /// A replica's replication threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,16 +218,25 @@ impl Snapshot {
             Mark::Drain => held(),
             Mark::Down => false,
         };
-        let lag_ok = match (s.replication, s.lag_seconds) {
-            (Some(Replication::Stopped), _) => false,
-            // Reduced-functionality mode: with no writer, a replica that
-            // still applies what it received is the freshest data there is.
-            _ if self.writer.is_none() => true,
-            (Some(Replication::Reconnecting), _) => false,
-            (Some(Replication::Running), None) => false,
-            (_, Some(lag)) => lag <= self.max_replica_lag,
-            (None, None) => true,
+        // A replica whose source is down is frozen in time, whatever
+        // Seconds_Behind_Master says (it reports 0 until slave_net_timeout
+        // when the source is blackholed): while a writer exists, it has
+        // fresher data.
+        let source_ok = match s.source {
+            Some(src) if self.writer.is_some() => self.is_healthy(src),
+            _ => true,
         };
+        let lag_ok = source_ok
+            && match (s.replication, s.lag_seconds) {
+                (Some(Replication::Stopped), _) => false,
+                // Reduced-functionality mode: with no writer, a replica that
+                // still applies what it received is the freshest data there is.
+                _ if self.writer.is_none() => true,
+                (Some(Replication::Reconnecting), _) => false,
+                (Some(Replication::Running), None) => false,
+                (_, Some(lag)) => lag <= self.max_replica_lag,
+                (None, None) => true,
+            };
         mark_ok && lag_ok && !self.recently_failed(id, now, retry_after)
     }
 
@@ -201,7 +257,34 @@ pub struct ProbeVerdict {
     pub read_only: Option<bool>,
     pub lag_seconds: Option<u64>,
     pub replication: Option<Replication>,
+    /// A replica's source as `host:port`.
+    pub source: Option<String>,
+    pub own_position: Option<OwnPosition>,
+    pub gtids: Option<GtidSet>,
     pub error: Option<String>,
+}
+
+/// Whether two `host:port` addresses name the same server: equal, or the
+/// same port on two loopback spellings.
+fn same_address(a: &str, b: &str) -> bool {
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    let split = |x: &str| {
+        x.rsplit_once(':').map(|(h, p)| {
+            (
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase(),
+                p.to_string(),
+            )
+        })
+    };
+    let loopback = |h: &str| h == "localhost" || h == "::1" || h.starts_with("127.");
+    match (split(a), split(b)) {
+        (Some((ha, pa)), Some((hb, pb))) => pa == pb && loopback(&ha) && loopback(&hb),
+        _ => false,
+    }
 }
 
 pub struct Topology {
@@ -210,6 +293,8 @@ pub struct Topology {
     /// spreads load.
     next_read: AtomicUsize,
     retry_down_after: Duration,
+    /// Two masters reported the same own GTID stream (logged once).
+    stream_clash_warned: AtomicBool,
 }
 
 impl Topology {
@@ -240,6 +325,7 @@ impl Topology {
             current: ArcSwap::from_pointee(snapshot),
             next_read: AtomicUsize::new(0),
             retry_down_after: config.proxy.retry_down_after(),
+            stream_clash_warned: AtomicBool::new(false),
         }
     }
 
@@ -342,8 +428,24 @@ impl Topology {
     pub fn apply_probe(&self, id: NodeId, verdict: &ProbeVerdict) {
         let now = Instant::now();
         let retry = self.retry_down_after;
-        let was_writer = self.current.load().writer == Some(id);
+        let before = self.current.load();
+        let was_writer = before.writer == Some(id);
+        let alarm_before = before.status[id].second_writer.clone();
+        drop(before);
         self.update(|snap| {
+            let source = verdict
+                .source
+                .as_deref()
+                .and_then(|src| snap.nodes.iter().position(|n| same_address(&n.addr, src)));
+            let standby = snap.writer != Some(id);
+            let shared_stream = verdict.own_position.as_ref().is_some_and(|own| {
+                snap.status.iter().enumerate().any(|(other, s)| {
+                    other != id
+                        && s.own_position
+                            .as_ref()
+                            .is_some_and(|p| p.stream == own.stream)
+                })
+            });
             let s = &mut snap.status[id];
             s.monitor_up = Some(verdict.up);
             if verdict.up {
@@ -351,14 +453,73 @@ impl Topology {
                 s.read_only = verdict.read_only;
                 s.lag_seconds = verdict.lag_seconds;
                 s.replication = verdict.replication;
+                s.source = source;
                 s.last_error = None;
+                if let Some(own) = &verdict.own_position {
+                    // Masters sharing a stream see each other's writes as
+                    // their own: nothing can be told (warned about below).
+                    let baseline = s
+                        .standby_baseline
+                        .take()
+                        .filter(|_| standby && !shared_stream);
+                    if let Some(base) =
+                        baseline.filter(|b| b.stream == own.stream && own.seq > b.seq)
+                    {
+                        let alarm = s.second_writer.get_or_insert(SecondWriter {
+                            first: own.gtid(base.seq + 1),
+                            last: String::new(),
+                            count: 0,
+                            seen_at: now,
+                        });
+                        alarm.last = own.to_string();
+                        alarm.count += own.seq - base.seq;
+                        alarm.seen_at = now;
+                    }
+                    s.standby_baseline = (standby && !shared_stream).then(|| own.clone());
+                    s.own_position = Some(own.clone());
+                }
+                s.gtids = verdict.gtids.clone().or(s.gtids.take());
             } else {
                 s.last_error = verdict.error.clone();
+            }
+            if !standby
+                || s.second_writer
+                    .as_ref()
+                    .is_some_and(|a| now.duration_since(a.seen_at) > SECOND_WRITER_HOLD)
+            {
+                s.second_writer = None;
             }
             if !snap.can_write(id, now, retry) {
                 Self::replace_writer(snap, id, now, retry);
             }
         });
+        let snap = self.current.load();
+        let name = &snap.node(id).name;
+        match (&alarm_before, &snap.status[id].second_writer) {
+            (None, Some(alarm)) => {
+                tracing::error!(node = %name, first = %alarm.first, last = %alarm.last, "second writer: {}", alarm.describe(name))
+            }
+            (Some(_), None) => tracing::info!(node = %name, "second writer alarm cleared"),
+            _ => {}
+        }
+        if let Some(own) = &verdict.own_position {
+            let clash = snap.status.iter().enumerate().find(|(other, s)| {
+                *other != id
+                    && s.own_position
+                        .as_ref()
+                        .is_some_and(|p| p.stream == own.stream)
+            });
+            if let Some((other, _)) = clash {
+                if !self.stream_clash_warned.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        stream = %own.stream,
+                        "masters {name} and {} share one GTID stream: second-writer detection and errant-transaction checks need one per master (MariaDB: gtid_domain_id; see docs/operations.md)",
+                        snap.node(other).name
+                    );
+                }
+            }
+        }
+        drop(snap);
         if was_writer {
             self.log_writer_change(
                 id,
@@ -369,6 +530,15 @@ impl Topology {
                 },
             );
         }
+    }
+
+    /// Notes the error a live node answered the monitor with (busy, at its
+    /// connection limit): shown to operators, changes nothing else.
+    pub fn note_probe_error(&self, id: NodeId, error: &str) {
+        if self.current.load().status[id].last_error.as_deref() == Some(error) {
+            return;
+        }
+        self.update(|snap| snap.status[id].last_error = Some(error.to_string()));
     }
 
     /// Sets an operator mark. Marking the writer down or draining it moves
@@ -701,7 +871,7 @@ mod tests {
             read_only: Some(true),
             lag_seconds: Some(60),
             replication: Some(Replication::Running),
-            error: None,
+            ..Default::default()
         };
         t.apply_probe(2, &lagging);
         let stopped = ProbeVerdict {
@@ -731,7 +901,7 @@ mod tests {
             read_only: Some(true),
             lag_seconds: None,
             replication: Some(Replication::Reconnecting),
-            error: None,
+            ..Default::default()
         };
         t.apply_probe(2, &reconnecting);
         t.apply_probe(3, &reconnecting);
@@ -747,6 +917,92 @@ mod tests {
             pick(&t, &t.load(), &[], |_| false).is_some(),
             "reduced-functionality mode reads"
         );
+    }
+
+    fn master_at(domain: u32, seq: u64) -> ProbeVerdict {
+        let set = GtidSet::parse_mariadb(&format!("{domain}-{domain}-{seq}"));
+        ProbeVerdict {
+            own_position: Some(set.own_position_mariadb(domain)),
+            gtids: Some(set),
+            ..up()
+        }
+    }
+
+    #[test]
+    fn a_standby_whose_own_stream_advances_raises_the_second_writer_alarm() {
+        let t = topology(60_000);
+        t.apply_probe(0, &master_at(1, 10));
+        t.apply_probe(1, &master_at(2, 5));
+        // The writer's own stream advancing is ordinary.
+        t.apply_probe(0, &master_at(1, 50));
+        assert_eq!(t.load().status[0].second_writer, None);
+        t.apply_probe(1, &master_at(2, 5));
+        assert_eq!(t.load().status[1].second_writer, None);
+        t.apply_probe(1, &master_at(2, 7));
+        let alarm = t.load().status[1].second_writer.clone().expect("raised");
+        assert_eq!(
+            (alarm.first.as_str(), alarm.last.as_str(), alarm.count),
+            ("2-2-6", "2-2-7", 2)
+        );
+        t.apply_probe(1, &master_at(2, 8));
+        assert_eq!(
+            t.load().status[1].second_writer.as_ref().map(|a| a.count),
+            Some(3)
+        );
+        // Once it is the writer, its own writes are expected.
+        t.promote("m2").unwrap();
+        t.apply_probe(1, &master_at(2, 9));
+        assert_eq!(t.load().status[1].second_writer, None);
+        // The old writer's first probe as a standby sets the baseline: the
+        // writes it took as the writer are not an alarm.
+        t.apply_probe(0, &master_at(1, 60));
+        t.apply_probe(0, &master_at(1, 60));
+        assert_eq!(t.load().status[0].second_writer, None);
+    }
+
+    #[test]
+    fn masters_sharing_a_stream_raise_no_alarm() {
+        let t = topology(60_000);
+        t.apply_probe(0, &master_at(0, 10));
+        t.apply_probe(1, &master_at(0, 10));
+        t.apply_probe(1, &master_at(0, 20)); // the writer's events, replicated
+        assert_eq!(t.load().status[1].second_writer, None);
+    }
+
+    #[test]
+    fn replicas_of_a_down_source_get_no_reads_while_a_writer_exists() {
+        let t = topology(60_000);
+        let of_m1 = ProbeVerdict {
+            read_only: Some(true),
+            lag_seconds: Some(0),
+            replication: Some(Replication::Running),
+            source: Some("localhost:33061".into()),
+            ..up()
+        };
+        t.apply_probe(2, &of_m1);
+        t.apply_probe(3, &of_m1);
+        assert_eq!(t.load().status[2].source, Some(0));
+        assert!(pick(&t, &t.load(), &[], |_| false).is_some());
+        // m1 blackholed: its replicas still say Running, lag 0.
+        t.apply_probe(0, &ProbeVerdict::default());
+        assert_eq!(t.writer(), Some(1));
+        assert_eq!(
+            pick(&t, &t.load(), &[], |_| false),
+            None,
+            "reads go to the writer"
+        );
+        // No writer at all: they are the best data there is.
+        t.apply_probe(1, &ProbeVerdict::default());
+        assert_eq!(t.writer(), None);
+        assert!(pick(&t, &t.load(), &[], |_| false).is_some());
+    }
+
+    #[test]
+    fn addresses_match_across_loopback_spellings() {
+        assert!(same_address("127.0.0.1:33061", "localhost:33061"));
+        assert!(same_address("DB1:3306", "db1:3306"));
+        assert!(!same_address("127.0.0.1:33061", "127.0.0.1:33062"));
+        assert!(!same_address("db1:3306", "db2:3306"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct NodeMetrics {
     pub idle_connections: IntGauge,
     pub lag_seconds: IntGauge,
     pub up: IntGauge,
+    /// 1 while a standby master takes writes of its own.
+    pub second_writer: IntGauge,
 }
 
 pub struct Metrics {
@@ -60,6 +62,10 @@ impl Metrics {
         let idle = gauge_vec("pool_idle_connections", "Idle pooled backend connections");
         let lag = gauge_vec("replica_lag_seconds", "Replication lag seen by the monitor");
         let up = gauge_vec("node_up", "1 when the node is usable");
+        let second_writer = gauge_vec(
+            "second_writer",
+            "1 while this standby master commits transactions of its own (something else writes to it)",
+        );
         let nodes: Vec<NodeMetrics> = nodes
             .iter()
             .map(|(name, role)| {
@@ -71,6 +77,7 @@ impl Metrics {
                     idle_connections: idle.with_label_values(&labels),
                     lag_seconds: lag.with_label_values(&labels),
                     up: up.with_label_values(&labels),
+                    second_writer: second_writer.with_label_values(&labels),
                 }
             })
             .collect();

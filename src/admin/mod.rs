@@ -36,6 +36,15 @@ pub struct NodeView {
     pub queries: u64,
     pub errors: u64,
     pub last_error: Option<String>,
+    /// A replica's source (a node name), when it is one of ours.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// A master's position in its own GTID stream.
+    #[serde(default)]
+    pub own_gtid: Option<String>,
+    /// Set while this standby takes writes of its own.
+    #[serde(default)]
+    pub second_writer: Option<String>,
 }
 
 pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
@@ -63,6 +72,9 @@ pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
                 queries: m.queries.get(),
                 errors: m.errors.get(),
                 last_error: s.last_error.clone(),
+                source: s.source.map(|src| snap.node(src).name.clone()),
+                own_gtid: s.own_position.as_ref().map(|p| p.to_string()),
+                second_writer: s.second_writer.as_ref().map(|a| a.describe(&n.name)),
             }
         })
         .collect()
@@ -128,10 +140,27 @@ async fn health(State(ctx): State<Arc<Context>>) -> Response {
         .iter()
         .filter(|n| n.role == crate::config::Role::Replica && snap.is_healthy(n.id))
         .count();
+    let second_writers: Vec<String> = snap
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            snap.status[n.id]
+                .second_writer
+                .as_ref()
+                .map(|a| a.describe(&n.name))
+        })
+        .collect();
+    let status = match (writer.is_some(), second_writers.is_empty()) {
+        (_, false) => "second_writer",
+        (true, true) => "ok",
+        (false, true) => "no_writer",
+    };
     let body = serde_json::json!({
+        "status": status,
         "writer": writer,
         "healthy_replicas": healthy_replicas,
         "mode": if writer.is_some() { "read-write" } else { "read-only" },
+        "second_writer": second_writers,
     });
     let status = if writer.is_some() || healthy_replicas > 0 {
         StatusCode::OK
@@ -142,12 +171,14 @@ async fn health(State(ctx): State<Arc<Context>>) -> Response {
 }
 
 async fn metrics(State(ctx): State<Arc<Context>>) -> Response {
-    for id in 0..ctx.topology.load().nodes.len() {
-        ctx.metrics
-            .node(id)
-            .idle_connections
-            .set(ctx.pools.idle_count(id) as i64);
+    let snap = ctx.topology.load();
+    for id in 0..snap.nodes.len() {
+        let m = ctx.metrics.node(id);
+        m.idle_connections.set(ctx.pools.idle_count(id) as i64);
+        m.second_writer
+            .set(i64::from(snap.status[id].second_writer.is_some()));
     }
+    drop(snap);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ctx.metrics.render(),

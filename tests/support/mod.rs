@@ -4,6 +4,8 @@
 //! test command does that).
 #![allow(dead_code)]
 
+pub mod faults;
+
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
 use splitrail::config::Config;

@@ -1,0 +1,98 @@
+//! Real faults for the tests: iptables rules that drop a node's traffic
+//! (a blackhole: packets vanish, nothing is refused), removed on drop
+//! even when the test fails. Needs root (CI runs as root) and touches
+//! loopback traffic only.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// iptables rules added by a test; deleted again on drop.
+pub struct Rules(Vec<Vec<String>>);
+
+fn iptables(op: &str, rule: &[String]) -> bool {
+    Command::new("iptables")
+        .arg("-w")
+        .arg(op)
+        .args(rule)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+impl Rules {
+    pub fn new() -> Rules {
+        Rules(Vec::new())
+    }
+
+    /// Drops `rule` (iptables arguments after the chain) in OUTPUT.
+    pub fn drop_output(&mut self, rule: &str) -> &mut Self {
+        let mut args: Vec<String> = vec!["OUTPUT".into()];
+        args.extend(rule.split_whitespace().map(String::from));
+        args.extend(
+            ["-m", "comment", "--comment", "splitrail-test", "-j", "DROP"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        assert!(iptables("-I", &args), "iptables -I {}", args.join(" "));
+        self.0.push(args);
+        self
+    }
+
+    /// Every packet to or from `port` on loopback vanishes.
+    pub fn blackhole_port(&mut self, port: u16) -> &mut Self {
+        self.drop_output(&format!("-o lo -p tcp --dport {port}"))
+            .drop_output(&format!("-o lo -p tcp --sport {port}"))
+    }
+
+    /// Packets from processes of `uid` to `port` vanish (one instance's
+    /// path to one node).
+    pub fn cut_uid_from_port(&mut self, uid: u32, port: u16) -> &mut Self {
+        self.drop_output(&format!(
+            "-o lo -p tcp --dport {port} -m owner --uid-owner {uid}"
+        ))
+    }
+
+    /// Removes the rules now.
+    pub fn heal(&mut self) {
+        for rule in self.0.drain(..) {
+            iptables("-D", &rule);
+        }
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules::new()
+    }
+}
+
+impl Drop for Rules {
+    fn drop(&mut self) {
+        self.heal();
+    }
+}
+
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("host:port")
+}
+
+/// Waits (bounded) until every lab node runs and replicates again.
+pub fn wait_replication_healthy(within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let healthy = match Command::new(super::lab_script()).arg("status").output() {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                !text.contains("Connecting") && !text.contains(" No ")
+            }
+            _ => false,
+        };
+        if healthy {
+            return;
+        }
+        assert!(Instant::now() < deadline, "lab did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

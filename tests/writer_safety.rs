@@ -1,0 +1,251 @@
+//! What keeps one instance from splitting the writers or serving frozen
+//! data, against the real lab: a master at its connection limit is busy,
+//! not down; a write made directly on the standby raises the
+//! second-writer alarm; replicas of a blackholed master get no reads.
+//! One test at a time (they change global server settings and drop
+//! traffic); each restores the lab even when it fails.
+
+mod support;
+
+use mysql_async::prelude::*;
+use std::time::{Duration, Instant};
+use support::faults::{port_of, wait_replication_healthy, Rules};
+use support::*;
+
+async fn health(proxy: &Proxy) -> serde_json::Value {
+    let (_, body) = admin(proxy, "GET", "/health", None).await;
+    serde_json::from_str(&body).expect("health is JSON")
+}
+
+async fn node_views(proxy: &Proxy) -> Vec<serde_json::Value> {
+    let (status, body) = admin(proxy, "GET", "/nodes", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("nodes is JSON")
+}
+
+async fn node_field(proxy: &Proxy, node: &str, field: &str) -> serde_json::Value {
+    node_views(proxy)
+        .await
+        .into_iter()
+        .find(|v| v["name"] == node)
+        .map(|v| v[field].clone())
+        .unwrap_or_default()
+}
+
+/// Waits (bounded) until `check` holds; returns how long it took.
+async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+/// Puts m1's max_connections back whatever happens.
+struct MaxConnections(i64);
+
+impl Drop for MaxConnections {
+    fn drop(&mut self) {
+        let sql = format!("SET GLOBAL max_connections = {}", self.0);
+        let _ = std::process::Command::new(lab_script())
+            .args(["sql", "m1", &sql])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_master_at_its_connection_limit_is_busy_not_down() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let mut root = direct(&lab.m1).await;
+    let before: i64 = root
+        .query_first("SELECT @@max_connections")
+        .await
+        .unwrap()
+        .unwrap();
+    let _restore = MaxConnections(before);
+    let connected: i64 = root
+        .query_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST")
+        .await
+        .unwrap()
+        .unwrap();
+    // A few slots above what is connected now, then fill them.
+    let sql = format!("SET GLOBAL max_connections = {}", connected + 4);
+    assert!(std::process::Command::new(lab_script())
+        .args(["sql", "m1", &sql])
+        .status()
+        .unwrap()
+        .success());
+    let mut held = vec![root];
+    let mut full = false;
+    for _ in 0..20 {
+        match mysql_async::Conn::new(mysql_async::Opts::from_url(&url(&lab.m1, Some(DB))).unwrap())
+            .await
+        {
+            Ok(c) => held.push(c),
+            Err(e) => {
+                assert_eq!(server_error_code(&e), Some(1040), "{e}");
+                full = true;
+                break;
+            }
+        }
+    }
+    assert!(full, "m1 never reached max_connections");
+
+    let proxy = start_proxy(config()).await;
+    // Without the distinction, m1 is down after down_after (2) checks of
+    // 200 ms and the writer moves to m2 within a second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let h = health(&proxy).await;
+    assert_eq!(h["writer"], "m1", "{h}");
+    assert_ne!(node_field(&proxy, "m1", "health").await, "down");
+    let last_error = node_field(&proxy, "m1", "last_error").await;
+    assert!(
+        last_error.as_str().unwrap_or_default().contains("1040"),
+        "the busy answer is shown: {last_error}"
+    );
+    drop(held);
+    // Load gone: still m1, and it is up.
+    wait_for("m1 up", Duration::from_secs(5), || async {
+        node_field(&proxy, "m1", "health").await == "up"
+    })
+    .await;
+    assert_eq!(health(&proxy).await["writer"], "m1");
+}
+
+#[tokio::test]
+async fn a_write_made_directly_on_the_standby_raises_the_second_writer_alarm() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let table = unique("second_writer");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    wait_everywhere(
+        &[&lab.m2],
+        &format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '{table}'"),
+        1,
+    )
+    .await;
+    // The monitor has seen m2 as a standby (its baseline), and writes
+    // through splitrail raise nothing.
+    wait_for("m2's own GTID known", Duration::from_secs(5), || async {
+        node_field(&proxy, "m2", "own_gtid").await.is_string()
+    })
+    .await;
+    for i in 0..20 {
+        conn.query_drop(format!("INSERT INTO {table} VALUES ({i})"))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(health(&proxy).await["status"], "ok");
+
+    // An application bypassing splitrail writes to m2.
+    let mut m2 = direct(&lab.m2).await;
+    m2.query_drop(format!("INSERT INTO {table} VALUES (1000)"))
+        .await
+        .unwrap();
+    let latency = wait_for("second-writer alarm", Duration::from_secs(2), || async {
+        health(&proxy).await["status"] == "second_writer"
+    })
+    .await;
+    eprintln!("second-writer alarm after {latency:?}");
+    let h = health(&proxy).await;
+    let alarm = h["second_writer"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(alarm.contains("m2") && alarm.contains("2-2-"), "{h}");
+    assert!(
+        node_field(&proxy, "m2", "second_writer")
+            .await
+            .as_str()
+            .is_some_and(|a| a.contains("m2")),
+        "shown in the node table"
+    );
+    assert_eq!(
+        metric_sum(&proxy, "splitrail_second_writer{node=\"m2\"").await,
+        1
+    );
+    assert_eq!(
+        metric_sum(&proxy, "splitrail_second_writer{node=\"m1\"").await,
+        0
+    );
+    conn.query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn replicas_of_a_blackholed_master_serve_no_stale_reads() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let table = unique("frozen");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let exists =
+        format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '{table}'");
+    wait_everywhere(&[&lab.m2, &lab.r1, &lab.r2], &exists, 1).await;
+    wait_for("replica sources known", Duration::from_secs(5), || async {
+        node_field(&proxy, "r1", "source").await == "m1"
+            && node_field(&proxy, "r2", "source").await == "m1"
+    })
+    .await;
+    drop(conn);
+
+    let mut cut = Rules::new();
+    cut.blackhole_port(port_of(&lab.m1));
+    let moved = wait_for("writer moved to m2", Duration::from_secs(10), || async {
+        health(&proxy).await["writer"] == "m2"
+    })
+    .await;
+    eprintln!("writer on m2 {moved:?} after m1 was blackholed");
+    // r1 and r2 still say Running, 0 s behind: they replicate from m1,
+    // which gets nothing of what m2 takes now.
+    let (mut stale, mut reads) = (0, 0);
+    let start = Instant::now();
+    let mut i = 0;
+    while start.elapsed() < Duration::from_secs(4) {
+        i += 1;
+        let mut writer = proxy.conn().await;
+        writer
+            .query_drop(format!("INSERT INTO {table} VALUES ({i})"))
+            .await
+            .unwrap();
+        drop(writer);
+        let mut reader = proxy.conn().await;
+        let seen: Option<i64> = reader
+            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE id = {i}"))
+            .await
+            .unwrap();
+        reads += 1;
+        if seen != Some(1) {
+            stale += 1;
+        }
+    }
+    cut.heal();
+    eprintln!("{stale} of {reads} new-session reads stale after the failover");
+    assert_eq!(stale, 0, "{stale} of {reads} new-session reads were stale");
+    assert!(reads > 5);
+    drop(proxy);
+    tokio::task::spawn_blocking(|| wait_replication_healthy(Duration::from_secs(90)))
+        .await
+        .unwrap();
+    // On m2: its stream carries the inserts, so the drop reaches m1 after
+    // them.
+    let mut m2 = direct(&lab.m2).await;
+    m2.query_drop(format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap();
+}
