@@ -31,6 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub backend_tls: BackendTlsConfig,
     #[serde(default)]
+    pub coordination: CoordinationConfig,
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
@@ -252,6 +254,72 @@ pub struct MonitorConfig {
     /// Replicas lagging more than this (seconds), or whose replication
     /// threads stopped, get no reads.
     pub max_replica_lag_s: u64,
+}
+
+/// Several splitrail instances of one cluster agreeing on the writer
+/// through etcd v3 (see docs/architecture.md, "Coordination"). Without
+/// endpoints, a single instance decides alone (and keeps its state file).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordinationConfig {
+    /// etcd client endpoints (`host:port`). Empty: no coordination.
+    pub etcd_endpoints: Vec<String>,
+    /// Key prefix shared by the instances of one cluster.
+    pub cluster: String,
+    /// This instance's name among them (default: hostname:listen port).
+    pub instance: String,
+    /// etcd authentication (empty: none).
+    pub etcd_user: String,
+    pub etcd_password: String,
+    /// An instance that stops renewing its view is no longer counted
+    /// after this long (its etcd lease's TTL, seconds).
+    pub lease_ttl_s: u64,
+    /// How often each instance publishes its view and checks whether the
+    /// writer must move.
+    pub interval_ms: u64,
+    /// Timeout of one etcd request.
+    pub etcd_timeout_ms: u64,
+    /// The instance that moves the writer sets `read_only=ON` on the old
+    /// one (if it answers) and `read_only=OFF` on the new one, with the
+    /// monitor's login (which then needs READ_ONLY ADMIN or SUPER).
+    pub fence: bool,
+}
+
+impl Default for CoordinationConfig {
+    fn default() -> Self {
+        CoordinationConfig {
+            etcd_endpoints: Vec::new(),
+            cluster: "splitrail".into(),
+            instance: String::new(),
+            etcd_user: String::new(),
+            etcd_password: String::new(),
+            lease_ttl_s: 3,
+            interval_ms: 300,
+            etcd_timeout_ms: 1000,
+            fence: true,
+        }
+    }
+}
+
+impl CoordinationConfig {
+    pub fn enabled(&self) -> bool {
+        !self.etcd_endpoints.is_empty()
+    }
+}
+
+impl std::fmt::Debug for CoordinationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinationConfig")
+            .field("etcd_endpoints", &self.etcd_endpoints)
+            .field("cluster", &self.cluster)
+            .field("instance", &self.instance)
+            .field("etcd_user", &self.etcd_user)
+            .field("etcd_password", &"<hidden>")
+            .field("lease_ttl_s", &self.lease_ttl_s)
+            .field("interval_ms", &self.interval_ms)
+            .field("fence", &self.fence)
+            .finish()
+    }
 }
 
 impl Default for MonitorConfig {
@@ -543,6 +611,16 @@ impl Config {
                     "node {}: addr {:?} must be host:port",
                     node.name, node.addr
                 ));
+            }
+        }
+        if self.coordination.enabled() {
+            if !self.monitor.enabled() {
+                return invalid(
+                    "[coordination] needs a [monitor] user: each instance's view of the nodes comes from its monitor".into(),
+                );
+            }
+            if self.coordination.cluster.is_empty() {
+                return invalid("coordination.cluster must not be empty".into());
             }
         }
         let mut users = HashSet::new();

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod coordination;
 pub mod frontend;
 pub mod gtid;
 pub mod monitor;
@@ -64,6 +65,9 @@ pub struct Context {
     /// Mutex held only to bump a counter at login and logout.
     user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     next_connection_id: AtomicU32,
+    /// With `[coordination]`: the writer record and marks shared through
+    /// etcd with the cluster's other instances.
+    pub coordinator: Option<Arc<coordination::Coordinator>>,
 }
 
 impl Context {
@@ -97,7 +101,20 @@ impl Context {
         ));
         let tls_acceptor = tls::acceptor(&config.tls)?;
         let state_file = StateFile::new(&config.admin.state_file);
-        if let Some(saved) = state_file.load() {
+        let coordinator = config.coordination.enabled().then(|| {
+            Arc::new(coordination::Coordinator::new(
+                &config.coordination,
+                &config.monitor,
+                &config.proxy.listen,
+            ))
+        });
+        // With coordination the cluster's records are the truth, not a
+        // file this instance wrote.
+        let saved = match coordinator {
+            None => state_file.load(),
+            Some(_) => None,
+        };
+        if let Some(saved) = saved {
             let marks: Vec<_> = saved.marks.into_iter().collect();
             topology.restore(&marks, saved.writer.as_deref());
         }
@@ -112,6 +129,7 @@ impl Context {
             classifier: router::Classifier::new(CLASSIFIER_CACHE),
             user_connections: Default::default(),
             next_connection_id: AtomicU32::new(1),
+            coordinator,
         })
     }
 
@@ -334,6 +352,11 @@ impl Server {
             );
         }
         background.push(tokio::spawn(keep_state(Arc::clone(&self.ctx))));
+        if let Some(coordinator) = &self.ctx.coordinator {
+            background.push(tokio::spawn(
+                Arc::clone(coordinator).run(Arc::clone(&self.ctx)),
+            ));
+        }
         background.push(tokio::spawn(reload_on_sighup(Arc::clone(&self.ctx))));
         if let Some(admin_listener) = self.admin {
             let mut stop = stop_background.subscribe();

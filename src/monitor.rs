@@ -264,7 +264,8 @@ fn ssl_opts(tls: &BackendTlsConfig) -> Option<SslOpts> {
     Some(opts.with_disable_built_in_roots(true))
 }
 
-async fn connect(
+/// A monitor-login connection to `node` (the coordinator fences with it).
+pub(crate) async fn connect(
     node: &Node,
     cfg: &MonitorConfig,
     tls: &BackendTlsConfig,

@@ -134,6 +134,23 @@ pub struct Snapshot {
     /// Bumped when a reload changes a weight: sessions then choose their
     /// replica again (see [`ReplicaChoice`]).
     pub weights_generation: u64,
+    /// Who moves the writer role.
+    pub authority: WriterAuthority,
+    /// With coordination: the epoch of the writer record this instance
+    /// follows (etcd's revision of the writer key; `None` until read).
+    pub epoch: Option<i64>,
+}
+
+/// Who decides which master is the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterAuthority {
+    /// This instance alone (no `[coordination]`): its own failures and
+    /// probes move the writer.
+    Local,
+    /// The cluster's writer record in etcd: local failures and probes
+    /// change health only; the writer changes when the record does
+    /// (see `coordination`).
+    Cluster,
 }
 
 /// The replica a session reads from. A session keeps reading from one
@@ -183,6 +200,11 @@ impl Snapshot {
             .is_some_and(|at| now.duration_since(at) < retry_after)
     }
 
+    /// A writer exists and this instance believes it reachable.
+    fn has_usable_writer(&self) -> bool {
+        self.writer.is_some_and(|w| self.is_healthy(w))
+    }
+
     /// Whether the node is believed reachable at all.
     pub fn is_healthy(&self, id: NodeId) -> bool {
         self.status[id].monitor_up != Some(false) && self.status[id].failed_at.is_none()
@@ -223,15 +245,17 @@ impl Snapshot {
         // when the source is blackholed): while a writer exists, it has
         // fresher data.
         let source_ok = match s.source {
-            Some(src) if self.writer.is_some() => self.is_healthy(src),
+            Some(src) if self.has_usable_writer() => self.is_healthy(src),
             _ => true,
         };
         let lag_ok = source_ok
             && match (s.replication, s.lag_seconds) {
                 (Some(Replication::Stopped), _) => false,
-                // Reduced-functionality mode: with no writer, a replica that
-                // still applies what it received is the freshest data there is.
-                _ if self.writer.is_none() => true,
+                // Reduced-functionality mode: with no writer this instance
+                // can reach (none at all, or, with coordination, one the
+                // cluster has not moved away from yet), a replica that still
+                // applies what it received is the freshest data there is.
+                _ if !self.has_usable_writer() => true,
                 (Some(Replication::Reconnecting), _) => false,
                 (Some(Replication::Running), None) => false,
                 (_, Some(lag)) => lag <= self.max_replica_lag,
@@ -311,15 +335,26 @@ impl Topology {
                 weight: n.weight,
             })
             .collect();
+        let authority = if config.coordination.enabled() {
+            WriterAuthority::Cluster
+        } else {
+            WriterAuthority::Local
+        };
         // Masters are tried in file order: the first one is the writer until
-        // it fails.
-        let writer = nodes.iter().position(|n| n.role == Role::Master);
+        // it fails. With coordination the writer is unknown (writes are
+        // refused) until the cluster's record is read.
+        let writer = match authority {
+            WriterAuthority::Local => nodes.iter().position(|n| n.role == Role::Master),
+            WriterAuthority::Cluster => None,
+        };
         let snapshot = Snapshot {
             status: vec![NodeStatus::default(); nodes.len()],
             nodes,
             writer,
             max_replica_lag: config.monitor.max_replica_lag_s,
             weights_generation: 0,
+            authority,
+            epoch: None,
         };
         Topology {
             current: ArcSwap::from_pointee(snapshot),
@@ -346,9 +381,11 @@ impl Topology {
     /// (file order) that can write. A recovered master comes back this way
     /// only when no writer is left: there is no automatic failback.
     pub fn writer(&self) -> Option<NodeId> {
-        if let Some(w) = self.current.load().writer {
-            return Some(w);
+        let snap = self.current.load();
+        if snap.writer.is_some() || snap.authority == WriterAuthority::Cluster {
+            return snap.writer;
         }
+        drop(snap);
         let now = Instant::now();
         let retry = self.retry_down_after;
         self.update(|snap| {
@@ -365,8 +402,9 @@ impl Topology {
 
     /// Moves the writer role away from `from` to the next master (in file
     /// order, after it) that can write; `None` if there is none.
+    /// With coordination only the cluster's record moves it.
     fn replace_writer(snap: &mut Snapshot, from: NodeId, now: Instant, retry: Duration) {
-        if snap.writer != Some(from) {
+        if snap.writer != Some(from) || snap.authority == WriterAuthority::Cluster {
             return;
         }
         let n = snap.nodes.len();
@@ -566,6 +604,14 @@ impl Topology {
 
     /// Makes `name` the writer (operator's `node promote`).
     pub fn promote(&self, name: &str) -> Result<NodeId, TopologyError> {
+        let id = self.promotable(name)?;
+        self.update(|snap| snap.writer = Some(id));
+        tracing::warn!(writer = name, "operator promoted a new writer");
+        Ok(id)
+    }
+
+    /// Why `name` cannot become the writer, if it cannot.
+    pub fn promotable(&self, name: &str) -> Result<NodeId, TopologyError> {
         let snap = self.current.load();
         let id = snap
             .find(name)
@@ -577,13 +623,42 @@ impl Topology {
             return Err(TopologyError::MarkedDown(name.into()));
         }
         let s = &snap.status[id];
-        if s.monitor_up == Some(false) || s.read_only == Some(true) {
+        let fenced_by_us = snap.authority == WriterAuthority::Cluster;
+        if s.monitor_up == Some(false) || (s.read_only == Some(true) && !fenced_by_us) {
             return Err(TopologyError::NotWritable(name.into()));
         }
-        drop(snap);
-        self.update(|snap| snap.writer = Some(id));
-        tracing::warn!(writer = name, "operator promoted a new writer");
         Ok(id)
+    }
+
+    /// Follows the cluster's writer record (coordination): `writer` at
+    /// `epoch`. Logs a change.
+    pub fn follow_cluster_writer(&self, writer: Option<NodeId>, epoch: i64) {
+        let before = self.current.load();
+        if before.writer == writer && before.epoch == Some(epoch) {
+            return;
+        }
+        let old = before.writer;
+        drop(before);
+        self.update(|snap| {
+            snap.writer = writer;
+            snap.epoch = Some(epoch);
+        });
+        if old != writer {
+            let snap = self.current.load();
+            let name =
+                |w: Option<NodeId>| w.map_or("none".to_string(), |w| snap.node(w).name.clone());
+            tracing::warn!(from = %name(old), to = %name(writer), epoch, "writer moved (cluster record)");
+        }
+    }
+
+    /// Applies an operator mark read from the cluster (coordination): the
+    /// writer does not move here; the cluster's record does.
+    pub fn follow_cluster_mark(&self, id: NodeId, mark: Mark) {
+        if self.current.load().status[id].mark == mark {
+            return;
+        }
+        self.update(|snap| snap.status[id].mark = mark);
+        tracing::warn!(node = %self.current.load().node(id).name, ?mark, "operator mark (cluster record)");
     }
 
     /// Applies reloadable settings: replica weights and the lag limit.

@@ -19,7 +19,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER,
 
 -- For health and lag checks (SHOW SLAVE STATUS needs SLAVE MONITOR).
 CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
-GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS ON *.* TO 'monitor'@'%';
+-- READ_ONLY ADMIN: with [coordination], the instance that moves the writer
+-- fences (SET GLOBAL read_only) with this login.
+GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS, READ_ONLY ADMIN ON *.* TO 'monitor'@'%';
 
 -- What replicas (and the other master) log in as.
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';

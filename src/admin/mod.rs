@@ -155,7 +155,10 @@ async fn health(State(ctx): State<Arc<Context>>) -> Response {
         (true, true) => "ok",
         (false, true) => "no_writer",
     };
+    let coordination = ctx.coordinator.as_ref().map(|c| c.status());
     let body = serde_json::json!({
+        "coordination": coordination,
+        "epoch": snap.epoch,
         "status": status,
         "writer": writer,
         "healthy_replicas": healthy_replicas,
@@ -202,16 +205,50 @@ async fn node_action(
     if let Some(refusal) = denied(&ctx, &headers) {
         return refusal;
     }
-    let result = match action.as_str() {
-        "down" => ctx.topology.set_mark(&name, Mark::Down),
-        "drain" => ctx.topology.set_mark(&name, Mark::Drain),
-        "up" => ctx.topology.set_mark(&name, Mark::None),
-        "promote" => ctx.topology.promote(&name),
+    let mark = match action.as_str() {
+        "down" => Some(Mark::Down),
+        "drain" => Some(Mark::Drain),
+        "up" => Some(Mark::None),
+        "promote" => None,
         other => {
             return error(
                 StatusCode::NOT_FOUND,
                 format!("unknown action {other:?}: use down, drain, up or promote"),
             )
+        }
+    };
+    let result = match &ctx.coordinator {
+        None => match mark {
+            Some(mark) => ctx.topology.set_mark(&name, mark),
+            None => ctx.topology.promote(&name),
+        },
+        // Through etcd, so every instance of the cluster applies it.
+        Some(coordinator) => {
+            let checked = match mark {
+                Some(_) => ctx
+                    .topology
+                    .load()
+                    .find(&name)
+                    .ok_or_else(|| crate::topology::TopologyError::UnknownNode(name.clone())),
+                None => ctx.topology.promotable(&name),
+            };
+            let id = match checked {
+                Ok(id) => id,
+                Err(e @ crate::topology::TopologyError::UnknownNode(_)) => {
+                    return error(StatusCode::NOT_FOUND, e.to_string())
+                }
+                Err(e) => return error(StatusCode::CONFLICT, e.to_string()),
+            };
+            let done = match mark {
+                Some(mark) => coordinator.set_mark(&name, mark).await,
+                None => coordinator.promote(&ctx, &name).await,
+            };
+            if let Err(e) = done {
+                return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            }
+            // Applied here as soon as this instance reads the record back.
+            wait_until_applied(&ctx, id, mark).await;
+            Ok(id)
         }
     };
     match result {
@@ -226,6 +263,24 @@ async fn node_action(
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+/// Waits (bounded) until this instance follows what it just wrote to etcd,
+/// so the answer shows the new state.
+async fn wait_until_applied(ctx: &Context, id: crate::topology::NodeId, mark: Option<Mark>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        let snap = ctx.topology.load();
+        let applied = match mark {
+            Some(mark) => snap.status[id].mark == mark,
+            None => snap.writer() == Some(id),
+        };
+        if applied {
+            return;
+        }
+        drop(snap);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -44,6 +44,19 @@ impl MySqlError {
         )
     }
 
+    /// With coordination: this instance cannot reach the writer, and the
+    /// cluster has not moved it (a majority of instances still reach it,
+    /// or etcd cannot be asked). Nothing was sent.
+    pub fn writer_unreachable_here(node: &str) -> Self {
+        Self::new(
+            1290,
+            b"HY000",
+            format!(
+                "splitrail: the writer '{node}' is unreachable from this instance and the cluster has not failed over (the other instances still reach it, or etcd is unreachable); the write was not sent"
+            ),
+        )
+    }
+
     /// CR_SERVER_LOST: the statement may or may not have run.
     pub fn outcome_unknown(node: &str) -> Self {
         Self::new(

@@ -187,12 +187,13 @@ impl Session {
         // Recorded first, so the pool hands out a connection already on
         // this database when it has one; otherwise state sync runs
         // COM_INIT_DB, which checks that it exists and is allowed. Without
-        // a writer (reduced-functionality mode) a replica checks it.
+        // a writer (reduced-functionality mode), or when this instance
+        // cannot reach the one the cluster names, a replica checks it.
         self.state.db = Some(db);
-        let route = if self.ctx.topology.writer().is_some() {
-            Route::Writer
-        } else {
-            Route::Replica
+        let writer = self.ctx.topology.writer();
+        let route = match writer {
+            Some(w) if self.ctx.topology.load().is_healthy(w) => Route::Writer,
+            _ => Route::Replica,
         };
         match self.conn_for_route(&route).await {
             Ok(_) => Ok(()),
@@ -980,7 +981,13 @@ impl Session {
                 }
                 Err(e) if e.is_unreachable() => {
                     tracing::warn!(error = %e, "writer unreachable");
-                    self.ctx.topology.fail_over(writer);
+                    if self.ctx.topology.fail_over(writer) == Some(writer) {
+                        // The cluster decides, not this instance alone.
+                        let name = self.ctx.topology.load().node(writer).name.clone();
+                        return Err(SessionError::Report(MySqlError::writer_unreachable_here(
+                            &name,
+                        )));
+                    }
                 }
                 Err(BackendError::Refused(err)) => return Err(SessionError::Backend(err)),
                 Err(e) => return Err(SessionError::Report(unavailable(&e))),
