@@ -278,7 +278,7 @@ impl Coordinator {
         if let Some(l) = lease.as_mut() {
             let renewed = async {
                 l.keeper.keep_alive().await?;
-                Ok::<_, etcd_client::Error>(l.answers.message().await?)
+                l.answers.message().await
             };
             match self.bounded(renewed).await? {
                 Some(answer) if answer.ttl() > 0 => return Ok(l.id),
