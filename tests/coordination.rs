@@ -33,14 +33,6 @@ fn etcd_script(args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-fn lab_cmd(args: &[&str]) -> bool {
-    Command::new(lab_script())
-        .args(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 /// The config of instance `name` of cluster `cluster`.
 fn instance_config(cluster: &str, name: &str) -> splitrail::config::Config {
     let mut cfg = config();
@@ -51,11 +43,6 @@ fn instance_config(cluster: &str, name: &str) -> splitrail::config::Config {
     cfg.coordination.lease_ttl_s = 2;
     cfg.coordination.etcd_timeout_ms = 500;
     cfg
-}
-
-async fn health(proxy: &Proxy) -> serde_json::Value {
-    let (_, body) = admin(proxy, "GET", "/health", None).await;
-    serde_json::from_str(&body).expect("health is JSON")
 }
 
 async fn writers(proxies: &[Proxy]) -> Vec<String> {
@@ -69,19 +56,6 @@ async fn writers(proxies: &[Proxy]) -> Vec<String> {
         );
     }
     out
-}
-
-async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    start.elapsed()
 }
 
 /// How many times the cluster's writer record was written (1: never
@@ -386,11 +360,7 @@ async fn an_instance_cut_off_from_the_writer_refuses_writes_and_the_majority_kee
     cut.blackhole_port(A_PATH_TO_M1);
     // a's monitor declares m1 down; a alone is no majority.
     wait_for("a sees m1 down", Duration::from_secs(10), || async {
-        let (_, body) = admin(&proxies[0], "GET", "/nodes", Some(ADMIN_TOKEN)).await;
-        body.contains("\"name\":\"m1\"") && {
-            let v: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
-            v.iter().any(|n| n["name"] == "m1" && n["health"] == "down")
-        }
+        node_field(&proxies[0], "m1", "health").await == "down"
     })
     .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -543,12 +513,7 @@ async fn a_mark_through_one_instance_reaches_all_and_switches_over_once() {
     eprintln!("drain of m1 through instance c: all instances on m2 after {moved:?}");
     assert_eq!(writer_record_version(&cluster).await, 2);
     for p in &proxies {
-        let (_, nodes) = admin(p, "GET", "/nodes", Some(ADMIN_TOKEN)).await;
-        let v: Vec<serde_json::Value> = serde_json::from_str(&nodes).unwrap();
-        assert!(
-            v.iter().any(|n| n["name"] == "m1" && n["mark"] == "drain"),
-            "{nodes}"
-        );
+        assert_eq!(node_field(p, "m1", "mark").await, "drain");
     }
     // Fenced: the old writer is read-only now.
     let mut m1 = direct(&lab().m1).await;

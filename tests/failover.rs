@@ -10,15 +10,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::faults::wait_replication_healthy;
 use support::*;
-
-fn lab_cmd(args: &[&str]) -> bool {
-    Command::new(lab_script())
-        .args(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
 
 /// Restarts the named nodes (and resumes stopped ones) and waits until
 /// every node runs and replicates again, whatever happened in the test.
@@ -35,11 +28,7 @@ impl Drop for Restore {
             lab_cmd(&["start", node]);
         }
         lab_cmd(&["sql", "r1", "START SLAVE"]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !replication_healthy() {
-            assert!(Instant::now() < deadline, "lab did not recover");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_replication_healthy(Duration::from_secs(60));
     }
 }
 
@@ -53,17 +42,6 @@ fn pid_of(node: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()
-}
-
-/// Every node runs and both replication threads run everywhere.
-fn replication_healthy() -> bool {
-    match Command::new(lab_script()).arg("status").output() {
-        Ok(o) if o.status.success() => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            !text.contains("Connecting") && !text.contains(" No ")
-        }
-        _ => false,
-    }
 }
 
 async fn wait_until_refused(addr: &str) {

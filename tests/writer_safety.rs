@@ -12,40 +12,6 @@ use std::time::{Duration, Instant};
 use support::faults::{port_of, wait_replication_healthy, Rules};
 use support::*;
 
-async fn health(proxy: &Proxy) -> serde_json::Value {
-    let (_, body) = admin(proxy, "GET", "/health", None).await;
-    serde_json::from_str(&body).expect("health is JSON")
-}
-
-async fn node_views(proxy: &Proxy) -> Vec<serde_json::Value> {
-    let (status, body) = admin(proxy, "GET", "/nodes", Some(ADMIN_TOKEN)).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).expect("nodes is JSON")
-}
-
-async fn node_field(proxy: &Proxy, node: &str, field: &str) -> serde_json::Value {
-    node_views(proxy)
-        .await
-        .into_iter()
-        .find(|v| v["name"] == node)
-        .map(|v| v[field].clone())
-        .unwrap_or_default()
-}
-
-/// Waits (bounded) until `check` holds; returns how long it took.
-async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    start.elapsed()
-}
-
 /// Puts m1's max_connections back whatever happens.
 struct MaxConnections(i64);
 

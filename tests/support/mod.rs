@@ -287,6 +287,53 @@ pub fn server_error_code(err: &mysql_async::Error) -> Option<u16> {
     }
 }
 
+/// Runs `proto-tests/lab ARGS...` (start, stop, kill, sql...); true when
+/// it succeeded.
+pub fn lab_cmd(args: &[&str]) -> bool {
+    std::process::Command::new(lab_script())
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until `check` holds; returns how long it took.
+pub async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+/// The proxy's `/health` body.
+pub async fn health(proxy: &Proxy) -> serde_json::Value {
+    let (_, body) = admin(proxy, "GET", "/health", None).await;
+    serde_json::from_str(&body).expect("health is JSON")
+}
+
+/// The proxy's node table (`/nodes`), one JSON object per node.
+pub async fn node_views(proxy: &Proxy) -> Vec<serde_json::Value> {
+    let (status, body) = admin(proxy, "GET", "/nodes", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("nodes is JSON")
+}
+
+/// One field of one node's row in `/nodes` (null when absent).
+pub async fn node_field(proxy: &Proxy, node: &str, field: &str) -> serde_json::Value {
+    node_views(proxy)
+        .await
+        .into_iter()
+        .find(|v| v["name"] == node)
+        .map(|v| v[field].clone())
+        .unwrap_or_default()
+}
+
 /// Path of the lab script, for tests that stop and start nodes.
 pub fn lab_script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto-tests/lab")
