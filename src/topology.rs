@@ -200,6 +200,18 @@ impl Snapshot {
             .is_some_and(|at| now.duration_since(at) < retry_after)
     }
 
+    /// Another master whose own GTID stream is `own`'s (they can tell
+    /// neither a second writer nor errant transactions apart).
+    fn shares_stream(&self, id: NodeId, own: &OwnPosition) -> Option<NodeId> {
+        self.status.iter().enumerate().find_map(|(other, s)| {
+            let same = s
+                .own_position
+                .as_ref()
+                .is_some_and(|p| p.stream == own.stream);
+            (other != id && same).then_some(other)
+        })
+    }
+
     /// A writer exists and this instance believes it reachable.
     fn has_usable_writer(&self) -> bool {
         self.writer.is_some_and(|w| self.is_healthy(w))
@@ -476,14 +488,10 @@ impl Topology {
                 .as_deref()
                 .and_then(|src| snap.nodes.iter().position(|n| same_address(&n.addr, src)));
             let standby = snap.writer != Some(id);
-            let shared_stream = verdict.own_position.as_ref().is_some_and(|own| {
-                snap.status.iter().enumerate().any(|(other, s)| {
-                    other != id
-                        && s.own_position
-                            .as_ref()
-                            .is_some_and(|p| p.stream == own.stream)
-                })
-            });
+            let shared_stream = verdict
+                .own_position
+                .as_ref()
+                .is_some_and(|own| snap.shares_stream(id, own).is_some());
             let s = &mut snap.status[id];
             s.monitor_up = Some(verdict.up);
             if verdict.up {
@@ -541,13 +549,7 @@ impl Topology {
             _ => {}
         }
         if let Some(own) = &verdict.own_position {
-            let clash = snap.status.iter().enumerate().find(|(other, s)| {
-                *other != id
-                    && s.own_position
-                        .as_ref()
-                        .is_some_and(|p| p.stream == own.stream)
-            });
-            if let Some((other, _)) = clash {
+            if let Some(other) = snap.shares_stream(id, own) {
                 if !self.stream_clash_warned.swap(true, Ordering::Relaxed) {
                     tracing::error!(
                         stream = %own.stream,

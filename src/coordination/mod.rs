@@ -245,21 +245,14 @@ impl Coordinator {
                 self.lock_status().problem = Some(reason);
             }
             Decision::Initialize { to } => {
-                let put = Txn::new()
-                    .when([Compare::create_revision(
-                        self.key("writer"),
-                        CompareOp::Equal,
-                        0,
-                    )])
-                    .and_then([TxnOp::put(self.key("writer"), to.as_str(), None)]);
-                if self.bounded(client.txn(put)).await?.succeeded() {
+                if self.swap_writer(&mut client, None, &to).await? {
                     tracing::warn!(instance = %self.instance, writer = %to, "coordination: first writer record written");
                     self.wake.notify_one();
                 }
             }
             Decision::Move { from, to, reason } => {
                 let Some(epoch) = epoch else { return Ok(()) };
-                if self.swap_writer(&mut client, epoch, &to).await? {
+                if self.swap_writer(&mut client, Some(epoch), &to).await? {
                     tracing::warn!(instance = %self.instance, %from, %to, %reason, "coordination: this instance moved the writer");
                     self.fence(ctx, &from, &to).await;
                     self.wake.notify_one();
@@ -333,21 +326,23 @@ impl Coordinator {
         Ok((state, epoch))
     }
 
-    /// Moves the writer record from `epoch` to `to`; false when another
-    /// instance changed it first.
+    /// Moves the writer record from `epoch` to `to` (`None`: creates the
+    /// first record, if there is none); false when another instance changed
+    /// it first.
     async fn swap_writer(
         &self,
         client: &mut Client,
-        epoch: i64,
+        epoch: Option<i64>,
         to: &str,
     ) -> Result<bool, CoordinationError> {
+        let key = self.key("writer");
+        let unchanged = match epoch {
+            Some(epoch) => Compare::mod_revision(key.clone(), CompareOp::Equal, epoch),
+            None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+        };
         let swap = Txn::new()
-            .when([Compare::mod_revision(
-                self.key("writer"),
-                CompareOp::Equal,
-                epoch,
-            )])
-            .and_then([TxnOp::put(self.key("writer"), to, None)]);
+            .when([unchanged])
+            .and_then([TxnOp::put(key, to, None)]);
         Ok(self.bounded(client.txn(swap)).await?.succeeded())
     }
 
@@ -363,14 +358,14 @@ impl Coordinator {
             return;
         };
         drop(snap);
-        let tls = ctx.config.backend_tls.clone();
-        match set_read_only(&old, &self.monitor, &tls, true).await {
+        let tls = &ctx.config.backend_tls;
+        match set_read_only(&old, &self.monitor, tls, true).await {
             Ok(()) => tracing::warn!(node = %old.name, "fenced: read_only=ON on the old writer"),
             Err(e) => {
                 tracing::warn!(node = %old.name, error = %e, "could not fence the old writer (unreachable or not allowed); if it comes back it is read-write until fenced")
             }
         }
-        if let Err(e) = set_read_only(&new, &self.monitor, &tls, false).await {
+        if let Err(e) = set_read_only(&new, &self.monitor, tls, false).await {
             tracing::error!(node = %new.name, error = %e, "could not clear read_only on the new writer: writes fail with 1290 until it is cleared (the monitor login needs READ_ONLY ADMIN or SUPER)");
         }
     }
@@ -402,20 +397,7 @@ impl Coordinator {
         if state.writer.as_deref() == Some(to) {
             return Ok(());
         }
-        let moved = match epoch {
-            Some(epoch) => self.swap_writer(&mut client, epoch, to).await?,
-            None => {
-                let put = Txn::new()
-                    .when([Compare::create_revision(
-                        self.key("writer"),
-                        CompareOp::Equal,
-                        0,
-                    )])
-                    .and_then([TxnOp::put(self.key("writer"), to, None)]);
-                self.bounded(client.txn(put)).await?.succeeded()
-            }
-        };
-        if !moved {
+        if !self.swap_writer(&mut client, epoch, to).await? {
             return Err(CoordinationError::Conflict);
         }
         if let Some(from) = state.writer {
