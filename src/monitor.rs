@@ -94,6 +94,7 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                 "no answer within {timeout:?}"
             ))),
         };
+        // What the topology learns from this check (`None`: nothing).
         let verdict = match result {
             Ok(seen) => {
                 oks += 1;
@@ -103,7 +104,7 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                     up = Some(true);
                     tracing::info!(node = %node.name, "monitor: node is up");
                 }
-                ProbeVerdict {
+                Some(ProbeVerdict {
                     up: up == Some(true),
                     read_only: seen.read_only,
                     lag_seconds: seen.lag_seconds,
@@ -112,7 +113,7 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                     own_position: seen.own_position,
                     gtids: seen.gtids,
                     error: None,
-                }
+                })
             }
             Err(CheckFailure::Answered(error)) => {
                 // Alive: the failure count starts again, the verdict stands,
@@ -124,7 +125,7 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                     answered_with = Some(error.clone());
                 }
                 ctx.topology.note_probe_error(node.id, &error);
-                continue;
+                None
             }
             Err(CheckFailure::Silent(error)) => {
                 conn = None;
@@ -145,21 +146,24 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                         tracing::warn!(node = %node.name, connections = cut, "monitor: cut off the node's connections");
                     }
                 }
-                ProbeVerdict {
+                Some(ProbeVerdict {
                     up: false,
                     error: Some(error),
                     ..ProbeVerdict::default()
-                }
+                })
             }
         };
-        // A failure below the `down_after` threshold changes nothing yet.
-        if verdict.up || up == Some(false) {
-            ctx.topology.apply_probe(node.id, &verdict);
+        // An error answer (`None`) changes nothing; neither does a failure
+        // below the `down_after` threshold.
+        if let Some(verdict) = &verdict {
+            if verdict.up || up == Some(false) {
+                ctx.topology.apply_probe(node.id, verdict);
+            }
+            metrics
+                .lag_seconds
+                .set(verdict.lag_seconds.map_or(-1, |l| l as i64));
         }
         metrics.up.set(i64::from(up == Some(true)));
-        metrics
-            .lag_seconds
-            .set(verdict.lag_seconds.map_or(-1, |l| l as i64));
         let count = metrics.queries.get();
         let elapsed = last_tick.elapsed().as_secs_f64().max(1e-3);
         ctx.metrics
