@@ -130,7 +130,13 @@ pub fn nodes(target: &AdminTarget, json: bool) -> Result<String, CliError> {
 
 /// `splitrail node ACTION NAME` on every listed proxy. Every proxy is
 /// tried, so the output says exactly which ones applied it.
-pub fn node_action(target: &AdminTarget, action: &str, name: &str) -> Result<String, CliError> {
+/// `force`: promote even a master with errant transactions.
+pub fn node_action(
+    target: &AdminTarget,
+    action: &str,
+    name: &str,
+    force: bool,
+) -> Result<String, CliError> {
     let what = match action {
         "down" => "marked down: it gets no new statements",
         "drain" => "draining: no new sessions use it",
@@ -139,7 +145,12 @@ pub fn node_action(target: &AdminTarget, action: &str, name: &str) -> Result<Str
         _ => "done",
     };
     on_every_proxy(target, |base| {
-        let body = request(target, &format!("{base}/nodes/{name}/{action}"), true)?;
+        let query = if force { "?force=true" } else { "" };
+        let body = request(
+            target,
+            &format!("{base}/nodes/{name}/{action}{query}"),
+            true,
+        )?;
         Ok(match serde_json::from_str::<NodeView>(&body) {
             Ok(v) => format!(
                 "{base}: {name} {what} (role {}, health {})\n",
@@ -233,6 +244,12 @@ pub fn format_table(views: &[NodeView]) -> String {
         ));
         if let Some(alarm) = &v.second_writer {
             out.push_str(&format!("{:<10} SECOND WRITER: {alarm}\n", ""));
+        }
+        if let Some(errant) = &v.errant {
+            out.push_str(&format!(
+                "{:<10} ERRANT: {errant}, which the writer lacks\n",
+                ""
+            ));
         }
         if let Some(e) = &v.last_error {
             out.push_str(&format!("{:<10} last error: {e}\n", ""));

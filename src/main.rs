@@ -84,6 +84,10 @@ enum Command {
         action: Action,
         /// Node name, as in the config.
         name: String,
+        /// promote: even a master with errant transactions (GTIDs of its
+        /// own that the writer lacks); they become the truth.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -106,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::Node {
             action,
             name,
+            force,
             admin,
         } => {
             let action = match action {
@@ -114,7 +119,10 @@ fn main() -> anyhow::Result<()> {
                 Action::Up => "up",
                 Action::Promote => "promote",
             };
-            print!("{}", cli::node_action(&admin.target()?, action, &name)?);
+            print!(
+                "{}",
+                cli::node_action(&admin.target()?, action, &name, force)?
+            );
             Ok(())
         }
         Command::Reload { admin } => {

@@ -11,7 +11,7 @@
 //! topology is; it never opens a socket.
 
 use crate::config::{Config, Role};
-use crate::gtid::{GtidSet, OwnPosition};
+use crate::gtid::{Errant, GtidSet, OwnPosition};
 use arc_swap::{ArcSwap, Guard};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -179,6 +179,18 @@ pub enum TopologyError {
     MarkedDown(String),
     #[error("{0} cannot take writes now (down, or read_only=ON)")]
     NotWritable(String),
+    #[error("{node} has transactions the writer lacks (errant: {errant}); reconcile them first (docs/operations.md, 'A site was offline for a day and comes back'), or promote with --force to make them the truth")]
+    ErrantTransactions { node: String, errant: String },
+}
+
+/// What `node promote` does with a master that has errant transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErrant {
+    /// Refuse: its writes would become the truth, the writer's later ones
+    /// conflicting with them.
+    Refuse,
+    /// The operator's `--force`.
+    Promote,
 }
 
 impl Snapshot {
@@ -210,6 +222,21 @@ impl Snapshot {
                 .is_some_and(|p| p.stream == own.stream);
             (other != id && same).then_some(other)
         })
+    }
+
+    /// The transactions of master `id`'s own GTID stream that the writer
+    /// lacks: writes it took while split off (or from a second writer).
+    /// `None` when there are none, or when it cannot be told (no GTIDs seen
+    /// yet, `id` is the writer, or the masters share a stream).
+    pub fn errant(&self, id: NodeId) -> Option<Errant> {
+        let writer = self.writer.filter(|&w| w != id)?;
+        let s = &self.status[id];
+        let own = s.own_position.as_ref()?;
+        if self.shares_stream(id, own).is_some() {
+            return None;
+        }
+        let writers = self.status[writer].gtids.as_ref()?;
+        s.gtids.as_ref()?.missing_from(own, writers)
     }
 
     /// A writer exists and this instance believes it reachable.
@@ -605,15 +632,15 @@ impl Topology {
     }
 
     /// Makes `name` the writer (operator's `node promote`).
-    pub fn promote(&self, name: &str) -> Result<NodeId, TopologyError> {
-        let id = self.promotable(name)?;
+    pub fn promote(&self, name: &str, on_errant: OnErrant) -> Result<NodeId, TopologyError> {
+        let id = self.promotable(name, on_errant)?;
         self.update(|snap| snap.writer = Some(id));
         tracing::warn!(writer = name, "operator promoted a new writer");
         Ok(id)
     }
 
     /// Why `name` cannot become the writer, if it cannot.
-    pub fn promotable(&self, name: &str) -> Result<NodeId, TopologyError> {
+    pub fn promotable(&self, name: &str, on_errant: OnErrant) -> Result<NodeId, TopologyError> {
         let snap = self.current.load();
         let id = snap
             .find(name)
@@ -628,6 +655,12 @@ impl Topology {
         let fenced_by_us = snap.authority == WriterAuthority::Cluster;
         if s.monitor_up == Some(false) || (s.read_only == Some(true) && !fenced_by_us) {
             return Err(TopologyError::NotWritable(name.into()));
+        }
+        if let Some(errant) = snap.errant(id).filter(|_| on_errant == OnErrant::Refuse) {
+            return Err(TopologyError::ErrantTransactions {
+                node: name.into(),
+                errant: errant.to_string(),
+            });
         }
         Ok(id)
     }
@@ -742,7 +775,8 @@ impl Topology {
             }
         }
         if let Some(w) = writer {
-            if let Err(e) = self.promote(w) {
+            // Saved by this process's operator: already decided on.
+            if let Err(e) = self.promote(w, OnErrant::Promote) {
                 tracing::warn!(error = %e, "state file's writer not restored");
             }
         }
@@ -839,12 +873,18 @@ mod tests {
             Some(1),
             "marking the writer down is a switchover"
         );
-        assert_eq!(t.promote("m1"), Err(TopologyError::MarkedDown("m1".into())));
+        assert_eq!(
+            t.promote("m1", OnErrant::Refuse),
+            Err(TopologyError::MarkedDown("m1".into()))
+        );
         t.set_mark("m1", Mark::None).unwrap();
         assert_eq!(t.writer(), Some(1));
-        t.promote("m1").unwrap();
+        t.promote("m1", OnErrant::Refuse).unwrap();
         assert_eq!(t.writer(), Some(0));
-        assert_eq!(t.promote("r1"), Err(TopologyError::NotAMaster("r1".into())));
+        assert_eq!(
+            t.promote("r1", OnErrant::Refuse),
+            Err(TopologyError::NotAMaster("r1".into()))
+        );
         assert!(matches!(
             t.set_mark("nope", Mark::Down),
             Err(TopologyError::UnknownNode(_))
@@ -1026,8 +1066,9 @@ mod tests {
             t.load().status[1].second_writer.as_ref().map(|a| a.count),
             Some(3)
         );
-        // Once it is the writer, its own writes are expected.
-        t.promote("m2").unwrap();
+        // Once it is the writer, its own writes are expected. (They are
+        // errant to m1: the operator forces it.)
+        t.promote("m2", OnErrant::Promote).unwrap();
         t.apply_probe(1, &master_at(2, 9));
         assert_eq!(t.load().status[1].second_writer, None);
         // The old writer's first probe as a standby sets the baseline: the
@@ -1035,6 +1076,43 @@ mod tests {
         t.apply_probe(0, &master_at(1, 60));
         t.apply_probe(0, &master_at(1, 60));
         assert_eq!(t.load().status[0].second_writer, None);
+    }
+
+    fn master_with(domain: u32, state: &str) -> ProbeVerdict {
+        let set = GtidSet::parse_mariadb(state);
+        ProbeVerdict {
+            own_position: Some(set.own_position_mariadb(domain)),
+            gtids: Some(set),
+            ..up()
+        }
+    }
+
+    #[test]
+    fn promote_refuses_a_master_with_errant_transactions_unless_forced() {
+        let t = topology(60_000);
+        // m2 took 2-2-6..2-2-8 while split off: m1 has m2's stream up to 5.
+        t.apply_probe(0, &master_with(1, "1-1-100,2-2-5"));
+        t.apply_probe(1, &master_with(2, "1-1-100,2-2-8"));
+        let errant = t.load().errant(1).expect("errant").to_string();
+        assert_eq!(errant, "2-2-6..2-2-8 (3 transactions)");
+        assert_eq!(
+            t.load().errant(0),
+            None,
+            "the writer has none by definition"
+        );
+        assert_eq!(
+            t.promote("m2", OnErrant::Refuse),
+            Err(TopologyError::ErrantTransactions {
+                node: "m2".into(),
+                errant
+            })
+        );
+        assert_eq!(t.writer(), Some(0));
+        // Once m1 has applied them, m2 is promotable.
+        t.apply_probe(0, &master_with(1, "1-1-100,2-2-8"));
+        assert_eq!(t.load().errant(1), None);
+        t.apply_probe(0, &master_with(1, "1-1-100,2-2-5"));
+        assert_eq!(t.promote("m2", OnErrant::Promote), Ok(1));
     }
 
     #[test]

@@ -215,3 +215,92 @@ async fn replicas_of_a_blackholed_master_serve_no_stale_reads() {
         .await
         .unwrap();
 }
+
+/// Starts `node`'s replication again whatever happens, and waits until
+/// the lab replicates everywhere.
+struct ResumeReplication(&'static str);
+
+impl Drop for ResumeReplication {
+    fn drop(&mut self) {
+        lab_cmd(&["sql", self.0, "START SLAVE"]);
+        wait_replication_healthy(Duration::from_secs(60));
+    }
+}
+
+#[tokio::test]
+async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let table = unique("errant");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 0).await;
+    drop(conn);
+
+    // m2 split off from m1 (m1 stops applying m2's stream) takes writes.
+    let _resume = ResumeReplication("m1");
+    assert!(lab_cmd(&["sql", "m1", "STOP SLAVE"]));
+    let mut m2 = direct(&lab.m2).await;
+    for i in 0..3 {
+        m2.query_drop(format!("INSERT INTO {table} VALUES ({i})"))
+            .await
+            .unwrap();
+    }
+    wait_for(
+        "m2's errant transactions shown",
+        Duration::from_secs(5),
+        || async {
+            node_field(&proxy, "m2", "errant")
+                .await
+                .as_str()
+                .is_some_and(|e| e.contains("2-2-") && e.contains("3 transactions"))
+        },
+    )
+    .await;
+    let (status, body) = admin(&proxy, "POST", "/nodes/m2/promote", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("errant") && body.contains("2-2-"), "{body}");
+    assert_eq!(health(&proxy).await["writer"], "m1");
+
+    // m1 applies them: nothing is errant any more, and promote works.
+    assert!(lab_cmd(&["sql", "m1", "START SLAVE"]));
+    wait_everywhere(&[&lab.m1], &format!("SELECT COUNT(*) FROM {table}"), 3).await;
+    wait_for("errant cleared", Duration::from_secs(5), || async {
+        node_field(&proxy, "m2", "errant").await.is_null()
+    })
+    .await;
+    let (status, body) = admin(&proxy, "POST", "/nodes/m2/promote", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health(&proxy).await["writer"], "m2");
+
+    // --force promotes even with errant transactions.
+    assert!(lab_cmd(&["sql", "m2", "STOP SLAVE"]));
+    let resume_m2 = ResumeReplication("m2");
+    let mut m1 = direct(&lab.m1).await;
+    m1.query_drop(format!("INSERT INTO {table} VALUES (100)"))
+        .await
+        .unwrap();
+    wait_for(
+        "m1's errant transaction shown",
+        Duration::from_secs(5),
+        || async { node_field(&proxy, "m1", "errant").await.is_string() },
+    )
+    .await;
+    let (status, body) = admin(&proxy, "POST", "/nodes/m1/promote", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = admin(
+        &proxy,
+        "POST",
+        "/nodes/m1/promote?force=true",
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health(&proxy).await["writer"], "m1");
+    drop(resume_m2);
+    wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 4).await;
+    m1.query_drop(format!("DROP TABLE {table}")).await.unwrap();
+}

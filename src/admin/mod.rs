@@ -6,9 +6,9 @@
 pub mod metrics;
 pub mod state;
 
-use crate::topology::{Mark, Snapshot};
+use crate::topology::{Mark, OnErrant, Snapshot};
 use crate::Context;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -45,6 +45,9 @@ pub struct NodeView {
     /// Set while this standby takes writes of its own.
     #[serde(default)]
     pub second_writer: Option<String>,
+    /// A standby master's transactions that the writer lacks.
+    #[serde(default)]
+    pub errant: Option<String>,
 }
 
 pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
@@ -75,6 +78,7 @@ pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
                 source: s.source.map(|src| snap.node(src).name.clone()),
                 own_gtid: s.own_position.as_ref().map(|p| p.to_string()),
                 second_writer: s.second_writer.as_ref().map(|a| a.describe(&n.name)),
+                errant: snap.errant(n.id).map(|e| e.to_string()),
             }
         })
         .collect()
@@ -197,11 +201,24 @@ async fn nodes(State(ctx): State<Arc<Context>>, headers: HeaderMap) -> Response 
     Json(node_views(&ctx, &snap)).into_response()
 }
 
+/// `?force=true` on promote: promote a master with errant transactions.
+#[derive(Debug, Default, Deserialize)]
+struct ActionOptions {
+    #[serde(default)]
+    force: bool,
+}
+
 async fn node_action(
     State(ctx): State<Arc<Context>>,
     headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
+    Query(options): Query<ActionOptions>,
 ) -> Response {
+    let on_errant = if options.force {
+        OnErrant::Promote
+    } else {
+        OnErrant::Refuse
+    };
     if let Some(refusal) = denied(&ctx, &headers) {
         return refusal;
     }
@@ -220,7 +237,7 @@ async fn node_action(
     let result = match &ctx.coordinator {
         None => match mark {
             Some(mark) => ctx.topology.set_mark(&name, mark),
-            None => ctx.topology.promote(&name),
+            None => ctx.topology.promote(&name, on_errant),
         },
         // Through etcd, so every instance of the cluster applies it.
         Some(coordinator) => {
@@ -230,7 +247,7 @@ async fn node_action(
                     .load()
                     .find(&name)
                     .ok_or_else(|| crate::topology::TopologyError::UnknownNode(name.clone())),
-                None => ctx.topology.promotable(&name),
+                None => ctx.topology.promotable(&name, on_errant),
             };
             let id = match checked {
                 Ok(id) => id,
