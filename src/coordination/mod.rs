@@ -39,12 +39,19 @@ use tokio::sync::Notify;
 pub struct Status {
     pub instance: String,
     pub cluster: String,
-    /// "ok" or "unreachable".
-    pub etcd: &'static str,
+    pub etcd: EtcdState,
     pub epoch: Option<i64>,
     pub live_instances: usize,
     /// Why etcd is unreachable, or why the writer cannot move.
     pub problem: Option<String>,
+}
+
+/// Whether this instance's last round reached etcd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EtcdState {
+    Ok,
+    Unreachable,
 }
 
 /// Why a coordination request failed.
@@ -91,7 +98,7 @@ impl Coordinator {
             status: Mutex::new(Status {
                 instance: instance.clone(),
                 cluster: cfg.cluster.clone(),
-                etcd: "unreachable",
+                etcd: EtcdState::Unreachable,
                 epoch: None,
                 live_instances: 0,
                 problem: Some("not connected yet".into()),
@@ -155,9 +162,10 @@ impl Coordinator {
         *self.client.lock().await = None;
     }
 
-    /// The coordination loop; never returns.
+    /// The coordination loop; never returns. Dropping (aborting) it stops
+    /// the watch too.
     pub async fn run(self: Arc<Self>, ctx: Arc<Context>) {
-        tokio::spawn(Arc::clone(&self).watch());
+        let _watch = AbortOnDrop(tokio::spawn(Arc::clone(&self).watch()));
         let interval = Duration::from_millis(self.cfg.interval_ms);
         let mut lease: Option<Lease> = None;
         let mut last_logged: Option<Instant> = None;
@@ -165,10 +173,10 @@ impl Coordinator {
             match self.round(&ctx, &mut lease).await {
                 Ok(()) => {
                     let mut st = self.lock_status();
-                    if st.etcd != "ok" {
+                    if st.etcd != EtcdState::Ok {
                         tracing::info!(instance = %self.instance, "coordination: etcd reachable");
                     }
-                    st.etcd = "ok";
+                    st.etcd = EtcdState::Ok;
                     last_logged = None;
                 }
                 Err(e) => {
@@ -176,11 +184,13 @@ impl Coordinator {
                     self.forget_client().await;
                     let mut st = self.lock_status();
                     // One line when it starts, then one every 10 s.
-                    if st.etcd == "ok" || last_logged.is_none_or(|t| t.elapsed() > LOG_EVERY) {
+                    if st.etcd == EtcdState::Ok
+                        || last_logged.is_none_or(|t| t.elapsed() > LOG_EVERY)
+                    {
                         tracing::error!(instance = %self.instance, error = %e, "coordination: etcd unreachable; keeping writer {} and never failing over alone", writer_name(&ctx.topology.load()));
                         last_logged = Some(Instant::now());
                     }
-                    st.etcd = "unreachable";
+                    st.etcd = EtcdState::Unreachable;
                     st.problem = Some(e.to_string());
                 }
             }
@@ -405,6 +415,15 @@ impl Coordinator {
         }
         self.wake.notify_one();
         Ok(())
+    }
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
