@@ -26,7 +26,6 @@ pub struct GtidSet {
     /// The MariaDB server id that wrote each domain's last transaction,
     /// only to print GTIDs the way the server does.
     last_server: BTreeMap<StreamId, u32>,
-    mariadb: bool,
 }
 
 /// A master's position in its own stream.
@@ -84,10 +83,7 @@ impl GtidSet {
     /// comma-separated `domain-server-seq`. Entries that do not parse are
     /// skipped.
     pub fn parse_mariadb(text: &str) -> GtidSet {
-        let mut set = GtidSet {
-            mariadb: true,
-            ..GtidSet::default()
-        };
+        let mut set = GtidSet::default();
         for gtid in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
             let mut parts = gtid.splitn(3, '-');
             let (Some(domain), Some(server), Some(seq)) =
@@ -173,11 +169,6 @@ impl GtidSet {
             last: own.gtid(mine),
             count: mine - theirs,
         })
-    }
-
-    /// Whether this set is MariaDB's kind.
-    pub fn is_mariadb(&self) -> bool {
-        self.mariadb
     }
 }
 
