@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub coordination: CoordinationConfig,
     #[serde(default)]
+    pub failover: FailoverConfig,
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
@@ -279,10 +281,35 @@ pub struct CoordinationConfig {
     pub interval_ms: u64,
     /// Timeout of one etcd request.
     pub etcd_timeout_ms: u64,
-    /// The instance that moves the writer sets `read_only=ON` on the old
-    /// one (if it answers) and `read_only=OFF` on the new one, with the
-    /// monitor's login (which then needs READ_ONLY ADMIN or SUPER).
+}
+
+/// How the writer role moves: fencing, and the operator's switchover.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// A switchover (and, with coordination, the instance that moves the
+    /// writer) sets `read_only=ON` on the old writer and `read_only=OFF`
+    /// on the new one, with the monitor's login (which then needs
+    /// READ_ONLY ADMIN or SUPER).
     pub fence: bool,
+    /// How long `node promote` waits for the target to apply everything
+    /// the old writer has; then it undoes the fence and reports.
+    pub switchover_timeout_ms: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            fence: true,
+            switchover_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl FailoverConfig {
+    pub fn switchover_timeout(&self) -> Duration {
+        Duration::from_millis(self.switchover_timeout_ms)
+    }
 }
 
 impl Default for CoordinationConfig {
@@ -296,7 +323,6 @@ impl Default for CoordinationConfig {
             lease_ttl_s: 3,
             interval_ms: 300,
             etcd_timeout_ms: 1000,
-            fence: true,
         }
     }
 }
@@ -317,7 +343,7 @@ impl std::fmt::Debug for CoordinationConfig {
             .field("etcd_password", &"<hidden>")
             .field("lease_ttl_s", &self.lease_ttl_s)
             .field("interval_ms", &self.interval_ms)
-            .field("fence", &self.fence)
+            .field("etcd_timeout_ms", &self.etcd_timeout_ms)
             .finish()
     }
 }

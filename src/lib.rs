@@ -19,12 +19,14 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod coordination;
+pub mod fence;
 pub mod frontend;
 pub mod gtid;
 pub mod monitor;
 pub mod protocol;
 pub mod router;
 pub mod session;
+pub mod switchover;
 pub mod tls;
 pub mod topology;
 

@@ -208,6 +208,20 @@ async fn check(
     Ok(seen)
 }
 
+/// Every transaction a server has applied, its own and replicated ones:
+/// MariaDB `@@gtid_current_pos`, MySQL `@@gtid_executed`.
+pub(crate) async fn applied_gtids(conn: &mut Conn) -> Result<GtidSet, mysql_async::Error> {
+    let mariadb: Result<Option<String>, _> = conn.query_first("SELECT @@gtid_current_pos").await;
+    match mariadb {
+        Ok(pos) => Ok(GtidSet::parse_mariadb(&pos.unwrap_or_default())),
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => {
+            let executed: Option<String> = conn.query_first("SELECT @@gtid_executed").await?;
+            Ok(GtidSet::parse_mysql(&executed.unwrap_or_default()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A master's own-domain position and its whole GTID set. MariaDB: the
 /// domain is `@@gtid_domain_id` and the set `@@gtid_binlog_state`; MySQL:
 /// `@@server_uuid` within `@@gtid_executed` (MariaDB does not know these

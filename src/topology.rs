@@ -139,6 +139,11 @@ pub struct Snapshot {
     /// With coordination: the epoch of the writer record this instance
     /// follows (etcd's revision of the writer key; `None` until read).
     pub epoch: Option<i64>,
+    /// The writer of a switchover in progress: it is read-only on purpose
+    /// while the target catches up, which must not move the writer
+    /// (single-instance mode would otherwise fail over to a target that
+    /// has not caught up).
+    switching_from: Option<NodeId>,
 }
 
 /// Who decides which master is the writer.
@@ -181,6 +186,19 @@ pub enum TopologyError {
     NotWritable(String),
     #[error("{node} has transactions the writer lacks (errant: {errant}); reconcile them first (docs/operations.md, 'A site was offline for a day and comes back'), or promote with --force to make them the truth")]
     ErrantTransactions { node: String, errant: String },
+    #[error("a switchover away from {0} is in progress; try again when it ends")]
+    SwitchoverInProgress(String),
+}
+
+/// A switchover in progress; dropping it ends it (see
+/// [`Topology::begin_switchover`]).
+pub struct SwitchoverGuard<'a>(&'a Topology);
+
+impl Drop for SwitchoverGuard<'_> {
+    fn drop(&mut self) {
+        self.0.update(|snap| snap.switching_from = None);
+        self.0.switchover_running.store(false, Ordering::Release);
+    }
 }
 
 /// What `node promote` does with a master that has errant transactions.
@@ -358,6 +376,8 @@ pub struct Topology {
     retry_down_after: Duration,
     /// Two masters reported the same own GTID stream (logged once).
     stream_clash_warned: AtomicBool,
+    /// A switchover is running (one at a time; see `begin_switchover`).
+    switchover_running: AtomicBool,
 }
 
 impl Topology {
@@ -394,12 +414,14 @@ impl Topology {
             weights_generation: 0,
             authority,
             epoch: None,
+            switching_from: None,
         };
         Topology {
             current: ArcSwap::from_pointee(snapshot),
             next_read: AtomicUsize::new(0),
             retry_down_after: config.proxy.retry_down_after(),
             stream_clash_warned: AtomicBool::new(false),
+            switchover_running: AtomicBool::new(false),
         }
     }
 
@@ -562,7 +584,7 @@ impl Topology {
             {
                 s.second_writer = None;
             }
-            if !snap.can_write(id, now, retry) {
+            if !snap.can_write(id, now, retry) && snap.switching_from != Some(id) {
                 Self::replace_writer(snap, id, now, retry);
             }
         });
@@ -637,6 +659,25 @@ impl Topology {
         self.update(|snap| snap.writer = Some(id));
         tracing::warn!(writer = name, "operator promoted a new writer");
         Ok(id)
+    }
+
+    /// Marks a switchover away from the writer as in progress until the
+    /// guard is dropped: its read-only state does not move the writer
+    /// meanwhile. One at a time.
+    pub fn begin_switchover(&self, from: NodeId) -> Result<SwitchoverGuard<'_>, TopologyError> {
+        if self
+            .switchover_running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            let snap = self.current.load();
+            let busy = snap
+                .switching_from
+                .map_or("the writer".into(), |w| snap.node(w).name.clone());
+            return Err(TopologyError::SwitchoverInProgress(busy));
+        }
+        self.update(|snap| snap.switching_from = Some(from));
+        Ok(SwitchoverGuard(self))
     }
 
     /// Why `name` cannot become the writer, if it cannot.

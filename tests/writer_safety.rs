@@ -230,6 +230,7 @@ impl Drop for ResumeReplication {
 #[tokio::test]
 async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
     let _serial = exclusive().await;
+    let _writable = MastersWritable;
     let lab = lab();
     let proxy = start_proxy(config()).await;
     let table = unique("errant");
@@ -276,7 +277,17 @@ async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(health(&proxy).await["writer"], "m2");
 
-    // --force promotes even with errant transactions.
+    // --force promotes even with errant transactions. (The switchover
+    // fenced m1; a single instance lifts the fence a second later.)
+    wait_for("m1 writable again", Duration::from_secs(5), || async {
+        let ro: Option<i64> = direct(&lab.m1)
+            .await
+            .query_first("SELECT @@read_only")
+            .await
+            .unwrap();
+        ro == Some(0)
+    })
+    .await;
     assert!(lab_cmd(&["sql", "m2", "STOP SLAVE"]));
     let resume_m2 = ResumeReplication("m2");
     let mut m1 = direct(&lab.m1).await;
@@ -303,4 +314,121 @@ async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
     drop(resume_m2);
     wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 4).await;
     m1.query_drop(format!("DROP TABLE {table}")).await.unwrap();
+}
+
+/// Leaves both masters writable whatever happens (a failed switchover
+/// test may leave one fenced).
+struct MastersWritable;
+
+impl Drop for MastersWritable {
+    fn drop(&mut self) {
+        for node in ["m1", "m2"] {
+            lab_cmd(&["sql", node, "SET GLOBAL read_only = OFF"]);
+        }
+    }
+}
+
+async fn counter(conn: &mut mysql_async::Conn, table: &str) -> i64 {
+    // FOR UPDATE: read on the writer.
+    conn.query_first(format!("SELECT n FROM {table} WHERE id = 1 FOR UPDATE"))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn promote_waits_for_a_lagging_target_and_undoes_the_fence_on_timeout() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let mut cfg = config();
+    cfg.failover.switchover_timeout_ms = 1500;
+    let proxy = start_proxy(cfg).await;
+    let _writable = MastersWritable;
+    let table = unique("switch");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, n INT NOT NULL)"
+    ))
+    .await
+    .unwrap();
+    conn.query_drop(format!("INSERT INTO {table} VALUES (1, 0)"))
+        .await
+        .unwrap();
+    wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 1).await;
+
+    // m2 stops applying m1's stream: it lags behind every increment below.
+    let resume = ResumeReplication("m2");
+    assert!(lab_cmd(&["sql", "m2", "STOP SLAVE SQL_THREAD"]));
+    let increment = format!("UPDATE {table} SET n = n + 1 WHERE id = 1");
+    let mut acknowledged = 0;
+    for _ in 0..50 {
+        conn.query_drop(&increment).await.unwrap();
+        acknowledged += 1;
+    }
+
+    // It never catches up: the switchover gives up, undoes the fence, and
+    // m1 takes writes again.
+    let (status, body) = admin(&proxy, "POST", "/nodes/m2/promote", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("did not catch up"), "{body}");
+    assert_eq!(health(&proxy).await["writer"], "m1");
+    let mut m1 = direct(&lab.m1).await;
+    let ro: Option<i64> = m1.query_first("SELECT @@read_only").await.unwrap();
+    assert_eq!(ro, Some(0), "the fence was undone");
+    conn.query_drop(&increment).await.unwrap();
+    acknowledged += 1;
+
+    // It catches up while the switchover waits: writes meanwhile are
+    // refused by the fenced writer (never sent to m2), then the writer
+    // moves with every acknowledged increment on m2.
+    let promote = admin(&proxy, "POST", "/nodes/m2/promote", Some(ADMIN_TOKEN));
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(
+            health(&proxy).await["writer"],
+            "m1",
+            "moved before m2 caught up"
+        );
+        let mut other = proxy.conn().await;
+        let refused = other.query_drop(&increment).await.unwrap_err();
+        assert_eq!(server_error_code(&refused), Some(1290), "{refused}");
+        assert!(lab_cmd(&["sql", "m2", "START SLAVE SQL_THREAD"]));
+        Instant::now()
+    };
+    let ((status, body), resumed) = tokio::join!(promote, meanwhile);
+    assert_eq!(status, 200, "{body}");
+    eprintln!(
+        "switchover returned {:?} after m2 resumed applying",
+        resumed.elapsed()
+    );
+    assert_eq!(health(&proxy).await["writer"], "m2");
+    let mut fresh = proxy.conn().await;
+    assert_eq!(
+        counter(&mut fresh, &table).await,
+        acknowledged,
+        "the new writer has every acknowledged increment"
+    );
+    fresh.query_drop(&increment).await.unwrap();
+    acknowledged += 1;
+    drop(resume);
+    wait_everywhere(
+        &[&lab.m1, &lab.m2],
+        &format!("SELECT n FROM {table} WHERE id = 1"),
+        acknowledged,
+    )
+    .await;
+    // Single instance: the old writer becomes a writable standby again.
+    wait_for("m1 writable again", Duration::from_secs(5), || async {
+        let ro: Option<i64> = direct(&lab.m1)
+            .await
+            .query_first("SELECT @@read_only")
+            .await
+            .unwrap();
+        ro == Some(0)
+    })
+    .await;
+    fresh
+        .query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
 }

@@ -234,33 +234,22 @@ async fn node_action(
             )
         }
     };
-    let result = match &ctx.coordinator {
-        None => match mark {
-            Some(mark) => ctx.topology.set_mark(&name, mark),
-            None => ctx.topology.promote(&name, on_errant),
+    let result = match (mark, &ctx.coordinator) {
+        (None, _) => match crate::switchover::switchover(&ctx, &name, on_errant).await {
+            Ok(id) => Ok(id),
+            Err(crate::switchover::SwitchoverError::Refused(e)) => Err(e),
+            Err(e) => return error(StatusCode::CONFLICT, e.to_string()),
         },
+        (Some(mark), None) => ctx.topology.set_mark(&name, mark),
         // Through etcd, so every instance of the cluster applies it.
-        Some(coordinator) => {
-            let checked = match mark {
-                Some(_) => ctx
-                    .topology
-                    .load()
-                    .find(&name)
-                    .ok_or_else(|| crate::topology::TopologyError::UnknownNode(name.clone())),
-                None => ctx.topology.promotable(&name, on_errant),
+        (Some(mark), Some(coordinator)) => {
+            let Some(id) = ctx.topology.load().find(&name) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    crate::topology::TopologyError::UnknownNode(name).to_string(),
+                );
             };
-            let id = match checked {
-                Ok(id) => id,
-                Err(e @ crate::topology::TopologyError::UnknownNode(_)) => {
-                    return error(StatusCode::NOT_FOUND, e.to_string())
-                }
-                Err(e) => return error(StatusCode::CONFLICT, e.to_string()),
-            };
-            let done = match mark {
-                Some(mark) => coordinator.set_mark(&name, mark).await,
-                None => coordinator.promote(&ctx, &name).await,
-            };
-            if let Err(e) = done {
+            if let Err(e) = coordinator.set_mark(&name, mark).await {
                 return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
             }
             // Applied here as soon as this instance reads the record back.
@@ -283,20 +272,11 @@ async fn node_action(
     }
 }
 
-/// Waits (bounded) until this instance follows what it just wrote to etcd,
-/// so the answer shows the new state.
-async fn wait_until_applied(ctx: &Context, id: crate::topology::NodeId, mark: Option<Mark>) {
+/// Waits (bounded) until this instance follows the mark it just wrote to
+/// etcd, so the answer shows the new state.
+async fn wait_until_applied(ctx: &Context, id: crate::topology::NodeId, mark: Mark) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-    while tokio::time::Instant::now() < deadline {
-        let snap = ctx.topology.load();
-        let applied = match mark {
-            Some(mark) => snap.status[id].mark == mark,
-            None => snap.writer() == Some(id),
-        };
-        if applied {
-            return;
-        }
-        drop(snap);
+    while tokio::time::Instant::now() < deadline && ctx.topology.load().status[id].mark != mark {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

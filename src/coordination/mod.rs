@@ -23,7 +23,8 @@
 pub mod decide;
 
 use crate::config::{CoordinationConfig, MonitorConfig, Role};
-use crate::topology::{Mark, Node, NodeId, Snapshot, Topology};
+use crate::fence;
+use crate::topology::{Mark, NodeId, Snapshot, Topology};
 use crate::Context;
 use decide::{ClusterState, Decision, InstanceView, Seen};
 use etcd_client::{
@@ -359,7 +360,7 @@ impl Coordinator {
     /// Sets `read_only=ON` on the old writer (if it answers: a dead one
     /// cannot take writes anyway) and `read_only=OFF` on the new one.
     async fn fence(&self, ctx: &Context, from: &str, to: &str) {
-        if !self.cfg.fence {
+        if !ctx.config.failover.fence {
             return;
         }
         let snap = ctx.topology.load();
@@ -369,13 +370,13 @@ impl Coordinator {
         };
         drop(snap);
         let tls = &ctx.config.backend_tls;
-        match set_read_only(&old, &self.monitor, tls, true).await {
+        match fence::set_read_only(&old, &self.monitor, tls, true).await {
             Ok(()) => tracing::warn!(node = %old.name, "fenced: read_only=ON on the old writer"),
             Err(e) => {
                 tracing::warn!(node = %old.name, error = %e, "could not fence the old writer (unreachable or not allowed); if it comes back it is read-write until fenced")
             }
         }
-        if let Err(e) = set_read_only(&new, &self.monitor, tls, false).await {
+        if let Err(e) = fence::set_read_only(&new, &self.monitor, tls, false).await {
             tracing::error!(node = %new.name, error = %e, "could not clear read_only on the new writer: writes fail with 1290 until it is cleared (the monitor login needs READ_ONLY ADMIN or SUPER)");
         }
     }
@@ -399,13 +400,22 @@ impl Coordinator {
         Ok(())
     }
 
-    /// An operator's switchover to `to`: moves the record from the epoch
-    /// this instance follows, then fences.
-    pub async fn promote(&self, ctx: &Context, to: &str) -> Result<(), CoordinationError> {
+    /// Moves the writer record from `from` (the writer this instance
+    /// follows; the switchover has fenced it and waited for `to`) to `to`,
+    /// then fences. `Conflict` when the record no longer names `from`.
+    pub async fn promote(
+        &self,
+        ctx: &Context,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<(), CoordinationError> {
         let mut client = self.client().await?;
         let (state, epoch) = self.read(&mut client).await?;
         if state.writer.as_deref() == Some(to) {
             return Ok(());
+        }
+        if state.writer.as_deref() != from {
+            return Err(CoordinationError::Conflict);
         }
         if !self.swap_writer(&mut client, epoch, to).await? {
             return Err(CoordinationError::Conflict);
@@ -474,33 +484,6 @@ fn view_of(snap: &Snapshot) -> InstanceView {
             .collect(),
     }
 }
-
-async fn set_read_only(
-    node: &Node,
-    monitor: &MonitorConfig,
-    tls: &crate::config::BackendTlsConfig,
-    on: bool,
-) -> Result<(), String> {
-    use mysql_async::prelude::Queryable;
-    let work = async {
-        let mut conn = crate::monitor::connect(node, monitor, tls).await?;
-        let sql = if on {
-            "SET GLOBAL read_only = ON"
-        } else {
-            "SET GLOBAL read_only = OFF"
-        };
-        conn.query_drop(sql).await?;
-        conn.disconnect().await?;
-        Ok::<(), mysql_async::Error>(())
-    };
-    match tokio::time::timeout(FENCE_TIMEOUT, work).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {FENCE_TIMEOUT:?}")),
-    }
-}
-
-/// Time allowed for setting read_only on one node.
-const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
