@@ -531,3 +531,54 @@ async fn a_mark_through_one_instance_reaches_all_and_switches_over_once() {
     assert_eq!(ro, Some(0), "the new writer is writable");
     assert_eq!(writer_record_version(&cluster).await, 3);
 }
+
+#[tokio::test]
+async fn instances_racing_to_move_the_writer_change_the_epoch_once() {
+    let _serial = exclusive().await;
+    let _restore = RestoreLab;
+    let cluster = unique("race");
+    let proxies = three_instances(&cluster, |_, _| {}).await;
+    let mut etcd = etcd_client::Client::connect(etcd_endpoints(), None)
+        .await
+        .expect("etcd reachable");
+    // One etcd write marks the writer down: the watch wakes all three
+    // instances at once, and each decides to move it from the same epoch.
+    let rounds = 8;
+    let mut writer = "m1";
+    for round in 0..rounds {
+        let next = if writer == "m1" { "m2" } else { "m1" };
+        let before = writer_record_version(&cluster).await;
+        let mark = format!("/splitrail/{cluster}/marks/{writer}");
+        etcd.put(mark.clone(), "down", None).await.unwrap();
+        wait_for(
+            "all on the other master",
+            Duration::from_secs(5),
+            || async { writers(&proxies).await.iter().all(|w| w == next) },
+        )
+        .await;
+        // Let every instance finish its round (a loser's swap comes late).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            writer_record_version(&cluster).await,
+            before + 1,
+            "round {round}: the epoch changed more than once"
+        );
+        etcd.delete(mark, None).await.unwrap();
+        writer = next;
+    }
+    let mut won = 0;
+    let mut lost = 0;
+    for p in &proxies {
+        won += metric_sum(p, "splitrail_writer_swaps_total{outcome=\"won\"}").await;
+        lost += metric_sum(p, "splitrail_writer_swaps_total{outcome=\"lost\"}").await;
+    }
+    eprintln!(
+        "{rounds} moves: {won} swaps won (incl. the first record), {lost} lost to another instance"
+    );
+    // The first record plus one per round; the races really happened.
+    assert_eq!(won, rounds + 1);
+    assert!(
+        lost > 0,
+        "no instance ever lost a race: the test raced nothing"
+    );
+}

@@ -26,6 +26,9 @@ pub struct Metrics {
     registry: Registry,
     nodes: Vec<NodeMetrics>,
     pub failovers: IntCounter,
+    /// With coordination: this instance's compare-and-swaps of the writer
+    /// record, by outcome (`won`, `lost`: another instance moved it first).
+    pub writer_swaps: IntCounterVec,
     pub client_connections: IntGauge,
     latency: Histogram,
     /// Queries per second per node over the last monitor interval, as f64
@@ -89,6 +92,17 @@ impl Metrics {
         registry
             .register(Box::new(failovers.clone()))
             .expect("unique metric");
+        let writer_swaps = IntCounterVec::new(
+            Opts::new(
+                "writer_swaps_total",
+                "Compare-and-swaps of the cluster's writer record by this instance, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(writer_swaps.clone()))
+            .expect("unique metric");
         let client_connections =
             IntGauge::new("client_connections", "Connected clients").expect("valid");
         registry
@@ -113,6 +127,7 @@ impl Metrics {
             registry,
             nodes,
             failovers,
+            writer_swaps,
             client_connections,
             latency,
             qps,

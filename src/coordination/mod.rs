@@ -256,14 +256,14 @@ impl Coordinator {
                 self.lock_status().problem = Some(reason);
             }
             Decision::Initialize { to } => {
-                if self.swap_writer(&mut client, None, &to).await? {
+                if self.swap_writer(ctx, &mut client, None, &to).await? {
                     tracing::warn!(instance = %self.instance, writer = %to, "coordination: first writer record written");
                     self.wake.notify_one();
                 }
             }
             Decision::Move { from, to, reason } => {
                 let Some(epoch) = epoch else { return Ok(()) };
-                if self.swap_writer(&mut client, Some(epoch), &to).await? {
+                if self.swap_writer(ctx, &mut client, Some(epoch), &to).await? {
                     tracing::warn!(instance = %self.instance, %from, %to, %reason, "coordination: this instance moved the writer");
                     self.fence(ctx, &from, &to).await;
                     self.wake.notify_one();
@@ -342,6 +342,7 @@ impl Coordinator {
     /// it first.
     async fn swap_writer(
         &self,
+        ctx: &Context,
         client: &mut Client,
         epoch: Option<i64>,
         to: &str,
@@ -354,7 +355,10 @@ impl Coordinator {
         let swap = Txn::new()
             .when([unchanged])
             .and_then([TxnOp::put(key, to, None)]);
-        Ok(self.bounded(client.txn(swap)).await?.succeeded())
+        let won = self.bounded(client.txn(swap)).await?.succeeded();
+        let outcome = if won { "won" } else { "lost" };
+        ctx.metrics.writer_swaps.with_label_values(&[outcome]).inc();
+        Ok(won)
     }
 
     /// Sets `read_only=ON` on the old writer (if it answers: a dead one
@@ -417,7 +421,7 @@ impl Coordinator {
         if state.writer.as_deref() != from {
             return Err(CoordinationError::Conflict);
         }
-        if !self.swap_writer(&mut client, epoch, to).await? {
+        if !self.swap_writer(ctx, &mut client, epoch, to).await? {
             return Err(CoordinationError::Conflict);
         }
         if let Some(from) = state.writer {
