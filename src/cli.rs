@@ -221,13 +221,18 @@ pub fn format_table(views: &[NodeView]) -> String {
             crate::topology::Mark::Down => "down",
             crate::topology::Mark::Drain => "drain",
         };
-        // Masters: their own GTID stream's position; replicas: whom they
-        // replicate from.
-        let stream = match (&v.own_gtid, &v.source) {
-            (Some(g), _) => g.clone(),
+        // Masters: their own GTID stream's position (a standby: also whom
+        // it replicates from and how many of the writer's transactions it
+        // lacks); replicas: whom they replicate from.
+        let mut stream = match (&v.own_gtid, &v.source) {
+            (Some(g), Some(src)) => format!("{g} from {src}"),
+            (Some(g), None) => g.clone(),
             (None, Some(src)) => format!("from {src}"),
             (None, None) => "-".into(),
         };
+        if let Some(behind) = v.behind_writer {
+            stream.push_str(&format!(", {behind} behind"));
+        }
         out.push_str(&format!(
             "{:<10} {:<8} {:<8} {:<6} {:>5} {:>6} {:>8.1} {:>8} {:>7}  {:<22} {}\n",
             v.name,

@@ -203,6 +203,15 @@ async fn check(
             let (own, all) = gtid_position(c).await.map_err(CheckFailure::of)?;
             seen.own_position = own;
             seen.gtids = all;
+            // A standby master replicating from the writer: shown to
+            // operators (`splitrail nodes`); a master that replicates from
+            // nobody has no replication state.
+            let status = replication_status(c).await.map_err(CheckFailure::of)?;
+            if status.source.is_some() {
+                seen.replication = Some(status.state);
+                seen.lag_seconds = status.lag;
+                seen.source = status.source;
+            }
         }
     }
     Ok(seen)

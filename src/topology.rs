@@ -257,6 +257,18 @@ impl Snapshot {
         s.gtids.as_ref()?.missing_from(own, writers)
     }
 
+    /// How many of the writer's transactions a standby master has not
+    /// applied yet (as of the monitor's last reading of both).
+    pub fn behind_writer(&self, id: NodeId) -> Option<u64> {
+        let writer = self.writer.filter(|&w| w != id)?;
+        if self.nodes[id].role != Role::Master {
+            return None;
+        }
+        let writers = self.status[writer].gtids.as_ref()?;
+        let mine = self.status[id].gtids.as_ref()?;
+        Some(writers.lacking(mine).iter().map(|b| b.missing).sum())
+    }
+
     /// A writer exists and this instance believes it reachable.
     fn has_usable_writer(&self) -> bool {
         self.writer.is_some_and(|w| self.is_healthy(w))

@@ -365,6 +365,12 @@ async fn promote_waits_for_a_lagging_target_and_undoes_the_fence_on_timeout() {
         conn.query_drop(&increment).await.unwrap();
         acknowledged += 1;
     }
+    // `splitrail nodes` shows it: replication stopped, 50 behind.
+    wait_for("m2 shown 50 behind", Duration::from_secs(5), || async {
+        node_field(&proxy, "m2", "behind_writer").await == 50
+    })
+    .await;
+    assert_eq!(node_field(&proxy, "m2", "replication").await, "stopped");
 
     // It never catches up: the switchover gives up, undoes the fence, and
     // m1 takes writes again.

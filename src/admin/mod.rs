@@ -48,6 +48,10 @@ pub struct NodeView {
     /// A standby master's transactions that the writer lacks.
     #[serde(default)]
     pub errant: Option<String>,
+    /// How many of the writer's transactions a standby master has not
+    /// applied yet.
+    #[serde(default)]
+    pub behind_writer: Option<u64>,
 }
 
 pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
@@ -79,6 +83,7 @@ pub fn node_views(ctx: &Context, snap: &Snapshot) -> Vec<NodeView> {
                 own_gtid: s.own_position.as_ref().map(|p| p.to_string()),
                 second_writer: s.second_writer.as_ref().map(|a| a.describe(&n.name)),
                 errant: snap.errant(n.id).map(|e| e.to_string()),
+                behind_writer: snap.behind_writer(n.id),
             }
         })
         .collect()
