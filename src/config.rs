@@ -295,6 +295,9 @@ pub struct FailoverConfig {
     /// How long `node promote` waits for the target to apply everything
     /// the old writer has; then it undoes the fence and reports.
     pub switchover_timeout_ms: u64,
+    /// After the writer moved, re-point the replicas of the old writer to
+    /// the new one by GTID (see `repoint`).
+    pub repoint_replicas: bool,
 }
 
 impl Default for FailoverConfig {
@@ -302,6 +305,7 @@ impl Default for FailoverConfig {
         FailoverConfig {
             fence: true,
             switchover_timeout_ms: 10_000,
+            repoint_replicas: false,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod frontend;
 pub mod gtid;
 pub mod monitor;
 pub mod protocol;
+pub mod repoint;
 pub mod router;
 pub mod session;
 pub mod switchover;
@@ -354,6 +355,11 @@ impl Server {
             );
         }
         background.push(tokio::spawn(keep_state(Arc::clone(&self.ctx))));
+        let repoints =
+            self.ctx.config.failover.repoint_replicas && self.ctx.config.monitor.enabled();
+        if repoints && self.ctx.coordinator.is_none() {
+            background.push(tokio::spawn(repoint::follow_writer(Arc::clone(&self.ctx))));
+        }
         if let Some(coordinator) = &self.ctx.coordinator {
             background.push(tokio::spawn(
                 Arc::clone(coordinator).run(Arc::clone(&self.ctx)),

@@ -582,3 +582,73 @@ async fn instances_racing_to_move_the_writer_change_the_epoch_once() {
         "no instance ever lost a race: the test raced nothing"
     );
 }
+
+/// Puts the lab's replicas back on m1 whatever happens.
+struct ReplicasBackOnM1;
+
+impl Drop for ReplicasBackOnM1 {
+    fn drop(&mut self) {
+        support::faults::replicas_back_on_m1(support::faults::port_of(&lab().m1));
+    }
+}
+
+#[tokio::test]
+async fn repoint_replicas_moves_the_replicas_of_a_killed_writer_to_the_new_one() {
+    let _serial = exclusive().await;
+    let _restore = RestoreLab;
+    let _back = ReplicasBackOnM1;
+    let lab = lab();
+    let cluster = unique("repoint");
+    let proxies = three_instances(&cluster, |_, cfg| {
+        cfg.failover.repoint_replicas = true;
+    })
+    .await;
+    let table = unique("fresh");
+    let mut conn = proxies[0].conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    drop(conn);
+    assert!(lab_cmd(&["kill", "m1"]));
+    let killed = Instant::now();
+    for replica in ["r1", "r2"] {
+        wait_for(
+            &format!("{replica} replicates from m2"),
+            Duration::from_secs(15),
+            || async {
+                node_field(&proxies[1], replica, "source").await == "m2"
+                    && node_field(&proxies[1], replica, "replication").await == "running"
+            },
+        )
+        .await;
+    }
+    eprintln!(
+        "kill -9 m1: r1 and r2 replicate from m2 {:?} after the kill",
+        killed.elapsed()
+    );
+    // Writes on m2 reach them: new sessions read fresh rows from replicas
+    // again, not from the writer.
+    let mut conn = proxies[2].conn().await;
+    conn.query_drop(format!("INSERT INTO {table} VALUES (1)"))
+        .await
+        .unwrap();
+    wait_everywhere(
+        &[&lab.r1, &lab.r2],
+        &format!("SELECT COUNT(*) FROM {table}"),
+        1,
+    )
+    .await;
+    wait_for(
+        "reads on replicas again",
+        Duration::from_secs(5),
+        || async {
+            let mut fresh = proxies[2].conn().await;
+            let id = server_id(&mut fresh).await;
+            id == 3 || id == 4
+        },
+    )
+    .await;
+    conn.query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}

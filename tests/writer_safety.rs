@@ -438,3 +438,41 @@ async fn promote_waits_for_a_lagging_target_and_undoes_the_fence_on_timeout() {
         .await
         .unwrap();
 }
+
+/// Restarts m1 and puts the replicas back on it whatever happens.
+struct ReplicasBackOnM1;
+
+impl Drop for ReplicasBackOnM1 {
+    fn drop(&mut self) {
+        support::faults::replicas_back_on_m1(port_of(&lab().m1));
+    }
+}
+
+#[tokio::test]
+async fn a_single_instance_repoints_the_replicas_of_a_killed_writer() {
+    let _serial = exclusive().await;
+    let _back = ReplicasBackOnM1;
+    let mut cfg = config();
+    cfg.failover.repoint_replicas = true;
+    let proxy = start_proxy(cfg).await;
+    wait_for("r1's source known", Duration::from_secs(5), || async {
+        node_field(&proxy, "r1", "source").await == "m1"
+    })
+    .await;
+    assert!(lab_cmd(&["kill", "m1"]));
+    // The data path fails over at the first write (or the monitor's
+    // verdict); the replicas follow.
+    let mut conn = proxy.conn().await;
+    let _ = conn.query_drop("CREATE TEMPORARY TABLE t (i INT)").await;
+    for replica in ["r1", "r2"] {
+        wait_for(
+            &format!("{replica} replicates from m2"),
+            Duration::from_secs(15),
+            || async {
+                node_field(&proxy, replica, "source").await == "m2"
+                    && node_field(&proxy, replica, "replication").await == "running"
+            },
+        )
+        .await;
+    }
+}

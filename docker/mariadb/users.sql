@@ -19,9 +19,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER,
 
 -- For health and lag checks (SHOW SLAVE STATUS needs SLAVE MONITOR).
 CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
--- READ_ONLY ADMIN: with [coordination], the instance that moves the writer
--- fences (SET GLOBAL read_only) with this login.
-GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS, READ_ONLY ADMIN ON *.* TO 'monitor'@'%';
+-- READ_ONLY ADMIN: splitrail fences (SET GLOBAL read_only) with this login
+-- (failover.fence). REPLICATION SLAVE ADMIN: failover.repoint_replicas
+-- re-points replicas (CHANGE MASTER) with it.
+GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS, READ_ONLY ADMIN, REPLICATION SLAVE ADMIN ON *.* TO 'monitor'@'%';
 
 -- What replicas (and the other master) log in as.
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';

@@ -30,9 +30,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER,
 -- For health and lag checks (SHOW REPLICA STATUS needs REPLICATION CLIENT).
 CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
 GRANT REPLICATION CLIENT, PROCESS ON *.* TO 'monitor'@'%';
--- With [coordination], the instance that moves the writer fences
--- (SET GLOBAL read_only) with this login.
-GRANT SYSTEM_VARIABLES_ADMIN ON *.* TO 'monitor'@'%';
+-- splitrail fences (SET GLOBAL read_only) with this login (failover.fence),
+-- and re-points replicas with it (failover.repoint_replicas).
+GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN ON *.* TO 'monitor'@'%';
 
 -- What replicas (and the other master) log in as. caching_sha2_password is
 -- fine here: the replica asks for the RSA key (GET_SOURCE_PUBLIC_KEY=1 in

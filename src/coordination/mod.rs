@@ -265,7 +265,7 @@ impl Coordinator {
                 let Some(epoch) = epoch else { return Ok(()) };
                 if self.swap_writer(ctx, &mut client, Some(epoch), &to).await? {
                     tracing::warn!(instance = %self.instance, %from, %to, %reason, "coordination: this instance moved the writer");
-                    self.fence(ctx, &from, &to).await;
+                    self.after_move(ctx, &from, &to).await;
                     self.wake.notify_one();
                 }
             }
@@ -361,28 +361,33 @@ impl Coordinator {
         Ok(won)
     }
 
-    /// Sets `read_only=ON` on the old writer (if it answers: a dead one
-    /// cannot take writes anyway) and `read_only=OFF` on the new one.
-    async fn fence(&self, ctx: &Context, from: &str, to: &str) {
-        if !ctx.config.failover.fence {
-            return;
-        }
+    /// What the instance that moved the writer does next: fences (with
+    /// `failover.fence`: `read_only=ON` on the old writer if it answers,
+    /// a dead one cannot take writes anyway; `read_only=OFF` on the new
+    /// one), then re-points the old writer's replicas (with
+    /// `failover.repoint_replicas`).
+    async fn after_move(&self, ctx: &Context, from: &str, to: &str) {
         let snap = ctx.topology.load();
         let node = |name: &str| snap.nodes.iter().find(|n| n.name == name).cloned();
         let (Some(old), Some(new)) = (node(from), node(to)) else {
             return;
         };
         drop(snap);
-        let tls = &ctx.config.backend_tls;
-        match fence::set_read_only(&old, &self.monitor, tls, true).await {
-            Ok(()) => tracing::warn!(node = %old.name, "fenced: read_only=ON on the old writer"),
-            Err(e) => {
-                tracing::warn!(node = %old.name, error = %e, "could not fence the old writer (unreachable or not allowed); if it comes back it is read-write until fenced")
+        if ctx.config.failover.fence {
+            let tls = &ctx.config.backend_tls;
+            match fence::set_read_only(&old, &self.monitor, tls, true).await {
+                Ok(()) => {
+                    tracing::warn!(node = %old.name, "fenced: read_only=ON on the old writer")
+                }
+                Err(e) => {
+                    tracing::warn!(node = %old.name, error = %e, "could not fence the old writer (unreachable or not allowed); if it comes back it is read-write until fenced")
+                }
+            }
+            if let Err(e) = fence::set_read_only(&new, &self.monitor, tls, false).await {
+                tracing::error!(node = %new.name, error = %e, "could not clear read_only on the new writer: writes fail with 1290 until it is cleared (the monitor login needs READ_ONLY ADMIN or SUPER)");
             }
         }
-        if let Err(e) = fence::set_read_only(&new, &self.monitor, tls, false).await {
-            tracing::error!(node = %new.name, error = %e, "could not clear read_only on the new writer: writes fail with 1290 until it is cleared (the monitor login needs READ_ONLY ADMIN or SUPER)");
-        }
+        crate::repoint::repoint_replicas(ctx, old.id, new.id).await;
     }
 
     /// Sets or clears an operator mark for every instance.
@@ -425,7 +430,7 @@ impl Coordinator {
             return Err(CoordinationError::Conflict);
         }
         if let Some(from) = state.writer {
-            self.fence(ctx, &from, to).await;
+            self.after_move(ctx, &from, to).await;
         }
         self.wake.notify_one();
         Ok(())

@@ -96,3 +96,39 @@ pub fn wait_replication_healthy(within: Duration) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// One value from `proto-tests/lab sql` (its last output line).
+pub fn lab_value(node: &str, sql: &str) -> String {
+    Command::new(super::lab_script())
+        .args(["sql", node, sql])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Puts r1 and r2 back on m1 (as the lab made them) after a test
+/// re-pointed them: m1 runs and has applied all of m2's own stream first,
+/// so the replicas' GTID positions exist in its binlog.
+pub fn replicas_back_on_m1(m1_port: u16) {
+    super::lab_cmd(&["start", "m1"]);
+    wait_replication_healthy(Duration::from_secs(90));
+    let m2_pos = lab_value("m2", "SELECT @@gtid_binlog_pos");
+    if let Some(own) = m2_pos.split(',').find(|g| g.starts_with("2-")) {
+        lab_value("m1", &format!("SELECT MASTER_GTID_WAIT('{own}', 30)"));
+    }
+    for replica in ["r1", "r2"] {
+        super::lab_cmd(&[
+            "sql",
+            replica,
+            &format!("STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={m1_port}, MASTER_USE_GTID=slave_pos; START SLAVE"),
+        ]);
+    }
+    wait_replication_healthy(Duration::from_secs(60));
+}
