@@ -256,6 +256,10 @@ pub struct MonitorConfig {
     /// Replicas lagging more than this (seconds), or whose replication
     /// threads stopped, get no reads.
     pub max_replica_lag_s: u64,
+    /// Replicas' lag from the age of a heartbeat row the writer's monitor
+    /// stamps every interval, instead of Seconds_Behind_Master (see
+    /// `heartbeat`).
+    pub heartbeat: bool,
 }
 
 /// Several splitrail instances of one cluster agreeing on the writer
@@ -362,6 +366,7 @@ impl Default for MonitorConfig {
             down_after: 2,
             up_after: 2,
             max_replica_lag_s: 5,
+            heartbeat: false,
         }
     }
 }
@@ -382,6 +387,7 @@ impl std::fmt::Debug for MonitorConfig {
             .field("down_after", &self.down_after)
             .field("up_after", &self.up_after)
             .field("max_replica_lag_s", &self.max_replica_lag_s)
+            .field("heartbeat", &self.heartbeat)
             .finish()
     }
 }

@@ -22,6 +22,7 @@ pub mod coordination;
 pub mod fence;
 pub mod frontend;
 pub mod gtid;
+pub mod heartbeat;
 pub mod monitor;
 pub mod protocol;
 pub mod repoint;

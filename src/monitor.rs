@@ -85,6 +85,8 @@ async fn watch(ctx: Arc<Context>, node: Node) {
     let metrics = ctx.metrics.node(node.id).clone();
     let mut last_count = metrics.queries.get();
     let mut last_tick = Instant::now();
+    // The heartbeat stamp's last error (logged once per change).
+    let mut heartbeat_failed: Option<String> = None;
     loop {
         ticker.tick().await;
         let result = match tokio::time::timeout(timeout, check(&mut conn, &node, &cfg, &tls)).await
@@ -153,6 +155,13 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                 })
             }
         };
+        if cfg.heartbeat
+            && verdict
+                .as_ref()
+                .is_some_and(|v| v.up && v.read_only == Some(false))
+        {
+            stamp_heartbeat(&ctx, &node, &mut conn, &mut heartbeat_failed).await;
+        }
         // An error answer (`None`) changes nothing; neither does a failure
         // below the `down_after` threshold.
         if let Some(verdict) = &verdict {
@@ -169,6 +178,45 @@ async fn watch(ctx: Arc<Context>, node: Node) {
         ctx.metrics
             .set_qps(node.id, (count - last_count) as f64 / elapsed);
         (last_count, last_tick) = (count, Instant::now());
+    }
+}
+
+/// Stamps the heartbeat on `node` if it is this instance's writer. Only
+/// after this check saw it `read_only=OFF`: the monitor login may hold
+/// READ_ONLY ADMIN (for fencing), which would let it write to a fenced
+/// master. A failed stamp is logged, never a failed check.
+async fn stamp_heartbeat(
+    ctx: &Context,
+    node: &Node,
+    conn: &mut Option<Conn>,
+    failed: &mut Option<String>,
+) {
+    if ctx.topology.load().writer() != Some(node.id) {
+        return;
+    }
+    let Some(c) = conn.as_mut() else { return };
+    let instance = if ctx.config.coordination.instance.is_empty() {
+        ctx.config.proxy.listen.as_str()
+    } else {
+        ctx.config.coordination.instance.as_str()
+    };
+    let timeout = Duration::from_millis(ctx.config.monitor.timeout_ms);
+    let result = match tokio::time::timeout(timeout, crate::heartbeat::beat(c, instance)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    };
+    match result {
+        Ok(()) => {
+            if failed.take().is_some() {
+                tracing::info!(node = %node.name, "monitor: heartbeat stamped again");
+            }
+        }
+        Err(e) => {
+            if failed.as_deref() != Some(e.as_str()) {
+                tracing::error!(node = %node.name, error = %e, "monitor: cannot stamp the heartbeat on the writer (monitor.heartbeat; the login needs CREATE, INSERT, UPDATE on splitrail.*): replicas' lag falls back to Seconds_Behind_Master");
+                *failed = Some(e);
+            }
+        }
     }
 }
 
@@ -198,6 +246,11 @@ async fn check(
             seen.replication = Some(status.state);
             seen.lag_seconds = status.lag;
             seen.source = status.source;
+            if cfg.heartbeat {
+                if let Some(age) = crate::heartbeat::age(c).await.map_err(CheckFailure::of)? {
+                    seen.lag_seconds = Some(age);
+                }
+            }
         }
         Role::Master => {
             let (own, all) = gtid_position(c).await.map_err(CheckFailure::of)?;

@@ -476,3 +476,98 @@ async fn a_single_instance_repoints_the_replicas_of_a_killed_writer() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn heartbeat_lag_sees_a_replica_cut_from_its_source_that_seconds_behind_master_hides() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let mut cfg = config();
+    cfg.monitor.heartbeat = true;
+    cfg.monitor.max_replica_lag_s = 1;
+    let proxy = start_proxy(cfg).await;
+    let table = unique("beat");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    wait_everywhere(
+        &[&lab.r1, &lab.r2],
+        &format!("SELECT COUNT(*) FROM {table}"),
+        0,
+    )
+    .await;
+    wait_for(
+        "the heartbeat reaches r1",
+        Duration::from_secs(5),
+        || async {
+            support::faults::lab_value("r1", "SELECT COUNT(*) FROM splitrail.heartbeat")
+                .parse::<i64>()
+                .is_ok_and(|n| n > 0)
+        },
+    )
+    .await;
+
+    // r1's and r2's replication connections to m1 vanish; splitrail's own
+    // traffic to m1 flows.
+    let m1_port = port_of(&lab.m1);
+    let mut cut = Rules::new();
+    cut.blackhole_replication("r1", m1_port)
+        .blackhole_replication("r2", m1_port);
+    let seen = wait_for("r1 and r2 lagging", Duration::from_secs(8), || async {
+        let r1 = node_field(&proxy, "r1", "lag_seconds").await.as_u64();
+        let r2 = node_field(&proxy, "r2", "lag_seconds").await.as_u64();
+        r1.unwrap_or(0) >= 2 && r2.unwrap_or(0) >= 2
+    })
+    .await;
+    let io = lab_slave_field("r1", "Slave_IO_Running");
+    let behind = lab_slave_field("r1", "Seconds_Behind_Master");
+    eprintln!("replication of r1 and r2 black-holed: heartbeat lag over the limit after {seen:?}, while r1 says Slave_IO_Running={io}, Seconds_Behind_Master={behind}");
+
+    // New sessions read fresh rows: the replicas are out, reads go to m1.
+    let mut stale = 0;
+    for id in 0..30 {
+        conn.query_drop(format!("INSERT INTO {table} VALUES ({id})"))
+            .await
+            .unwrap();
+        let mut fresh = proxy.conn().await;
+        let n: i64 = fresh
+            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE id = {id}"))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            stale += 1;
+        }
+    }
+    cut.heal();
+    eprintln!("{stale} of 30 new-session reads stale");
+    assert_eq!(
+        stale, 0,
+        "stale reads from replicas cut off from their source"
+    );
+    wait_everywhere(
+        &[&lab.r1, &lab.r2],
+        &format!("SELECT COUNT(*) FROM {table}"),
+        30,
+    )
+    .await;
+    conn.query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}
+
+/// One field of `SHOW SLAVE STATUS` on a lab node.
+fn lab_slave_field(node: &str, field: &str) -> String {
+    let out = std::process::Command::new(lab_script())
+        .args(["sql", node, "SHOW SLAVE STATUS\\G"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}

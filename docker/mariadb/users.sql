@@ -23,6 +23,8 @@ CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
 -- (failover.fence). REPLICATION SLAVE ADMIN: failover.repoint_replicas
 -- re-points replicas (CHANGE MASTER) with it.
 GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS, READ_ONLY ADMIN, REPLICATION SLAVE ADMIN ON *.* TO 'monitor'@'%';
+-- monitor.heartbeat: the writer's monitor stamps splitrail.heartbeat.
+GRANT CREATE, INSERT, UPDATE, SELECT ON splitrail.* TO 'monitor'@'%';
 
 -- What replicas (and the other master) log in as.
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';

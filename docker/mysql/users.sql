@@ -33,6 +33,8 @@ GRANT REPLICATION CLIENT, PROCESS ON *.* TO 'monitor'@'%';
 -- splitrail fences (SET GLOBAL read_only) with this login (failover.fence),
 -- and re-points replicas with it (failover.repoint_replicas).
 GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN ON *.* TO 'monitor'@'%';
+-- monitor.heartbeat: the writer's monitor stamps splitrail.heartbeat.
+GRANT CREATE, INSERT, UPDATE, SELECT ON splitrail.* TO 'monitor'@'%';
 
 -- What replicas (and the other master) log in as. caching_sha2_password is
 -- fine here: the replica asks for the RSA key (GET_SOURCE_PUBLIC_KEY=1 in

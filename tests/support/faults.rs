@@ -132,3 +132,58 @@ pub fn replicas_back_on_m1(m1_port: u16) {
     }
     wait_replication_healthy(Duration::from_secs(60));
 }
+
+/// The pid of a lab node's mariadbd.
+pub fn lab_pid(node: &str) -> u32 {
+    let dir = std::env::var("LAB_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/splitrail-lab",
+            std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into())
+        )
+    });
+    std::fs::read_to_string(format!("{dir}/{node}/mariadbd.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid file for lab node {node}"))
+}
+
+impl Rules {
+    /// Black-holes `node`'s replication connection to the server on
+    /// `source_port` (its IO thread's TCP connection, found with `ss`),
+    /// and nothing else: the IO thread stays `Yes` and
+    /// Seconds_Behind_Master 0, while no event arrives.
+    pub fn blackhole_replication(&mut self, node: &str, source_port: u16) -> &mut Self {
+        let pid = format!("pid={},", lab_pid(node));
+        let out = Command::new("ss")
+            .args(["-tnpH", "state", "established"])
+            .arg(format!("( dport = :{source_port} )"))
+            .output()
+            .expect("ss");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let local: Vec<u16> = text
+            .lines()
+            .filter(|l| l.contains(&pid))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(2)?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        assert!(
+            !local.is_empty(),
+            "{node} has no connection to port {source_port}:\n{text}"
+        );
+        for port in local {
+            self.drop_output(&format!(
+                "-o lo -p tcp --sport {port} --dport {source_port}"
+            ))
+            .drop_output(&format!(
+                "-o lo -p tcp --sport {source_port} --dport {port}"
+            ));
+        }
+        self
+    }
+}
