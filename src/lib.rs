@@ -21,6 +21,7 @@ pub mod config;
 pub mod coordination;
 pub mod fence;
 pub mod frontend;
+pub mod grants;
 pub mod gtid;
 pub mod heartbeat;
 pub mod monitor;

@@ -87,6 +87,7 @@ async fn watch(ctx: Arc<Context>, node: Node) {
     let mut last_tick = Instant::now();
     // The heartbeat stamp's last error (logged once per change).
     let mut heartbeat_failed: Option<String> = None;
+    let mut grants_checked = false;
     loop {
         ticker.tick().await;
         let result = match tokio::time::timeout(timeout, check(&mut conn, &node, &cfg, &tls)).await
@@ -155,6 +156,12 @@ async fn watch(ctx: Arc<Context>, node: Node) {
                 })
             }
         };
+        if !grants_checked {
+            if let Some(c) = conn.as_mut() {
+                grants_checked = true;
+                check_grants(&ctx, &node, c).await;
+            }
+        }
         if cfg.heartbeat
             && verdict
                 .as_ref()
@@ -178,6 +185,19 @@ async fn watch(ctx: Arc<Context>, node: Node) {
         ctx.metrics
             .set_qps(node.id, (count - last_count) as f64 / elapsed);
         (last_count, last_tick) = (count, Instant::now());
+    }
+}
+
+/// Logs what the monitor login lacks on `node` for what the config turns
+/// on (fencing, re-pointing, the heartbeat): once, at the first check.
+async fn check_grants(ctx: &Context, node: &Node, conn: &mut Conn) {
+    let timeout = Duration::from_millis(ctx.config.monitor.timeout_ms);
+    let grants: Vec<String> = match tokio::time::timeout(timeout, conn.query("SHOW GRANTS")).await {
+        Ok(Ok(rows)) => rows,
+        _ => return,
+    };
+    for what in crate::grants::missing(&ctx.config, node.role, &grants) {
+        tracing::error!(node = %node.name, user = %ctx.config.monitor.user, "the monitor login does not seem to hold the right to {what}: it will fail when needed (grant it, see docs/configuration.md, monitor.user)");
     }
 }
 
