@@ -277,6 +277,12 @@ pub struct CoordinationConfig {
     /// etcd authentication (empty: none).
     pub etcd_user: String,
     pub etcd_password: String,
+    /// TLS towards etcd: the CA that signed the members' certificates
+    /// (set: connections are TLS); a client certificate and key for
+    /// members that require one (`--client-cert-auth`).
+    pub etcd_ca_file: String,
+    pub etcd_cert_file: String,
+    pub etcd_key_file: String,
     /// An instance that stops renewing its view is no longer counted
     /// after this long (its etcd lease's TTL, seconds).
     pub lease_ttl_s: u64,
@@ -328,6 +334,9 @@ impl Default for CoordinationConfig {
             instance: String::new(),
             etcd_user: String::new(),
             etcd_password: String::new(),
+            etcd_ca_file: String::new(),
+            etcd_cert_file: String::new(),
+            etcd_key_file: String::new(),
             lease_ttl_s: 3,
             interval_ms: 300,
             etcd_timeout_ms: 1000,
@@ -349,6 +358,9 @@ impl std::fmt::Debug for CoordinationConfig {
             .field("instance", &self.instance)
             .field("etcd_user", &self.etcd_user)
             .field("etcd_password", &"<hidden>")
+            .field("etcd_ca_file", &self.etcd_ca_file)
+            .field("etcd_cert_file", &self.etcd_cert_file)
+            .field("etcd_key_file", &self.etcd_key_file)
             .field("lease_ttl_s", &self.lease_ttl_s)
             .field("interval_ms", &self.interval_ms)
             .field("etcd_timeout_ms", &self.etcd_timeout_ms)
@@ -657,6 +669,17 @@ impl Config {
             }
             if self.coordination.cluster.is_empty() {
                 return invalid("coordination.cluster must not be empty".into());
+            }
+            let c = &self.coordination;
+            if c.etcd_cert_file.is_empty() != c.etcd_key_file.is_empty()
+                || (!c.etcd_cert_file.is_empty() && c.etcd_ca_file.is_empty())
+            {
+                return invalid("coordination.etcd_cert_file and etcd_key_file go together, and need etcd_ca_file".into());
+            }
+            for path in [&c.etcd_ca_file, &c.etcd_cert_file, &c.etcd_key_file] {
+                if !path.is_empty() && std::fs::metadata(path).is_err() {
+                    return invalid(format!("cannot read {path} ([coordination] TLS)"));
+                }
             }
         }
         let mut users = HashSet::new();

@@ -652,3 +652,92 @@ async fn repoint_replicas_moves_the_replicas_of_a_killed_writer_to_the_new_one()
         .await
         .unwrap();
 }
+
+/// A one-member etcd that speaks TLS only and wants a client certificate
+/// (the lab's CA, server and client certificates); killed on drop.
+struct TlsEtcd {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for TlsEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const TLS_ETCD: &str = "127.0.0.1:23796";
+
+fn lab_tls_file(name: &str) -> String {
+    let lab_dir = std::env::var("LAB_DIR").unwrap_or_else(|_| "/tmp/splitrail-lab".into());
+    format!("{lab_dir}/tls/{name}")
+}
+
+fn tls_etcd() -> TlsEtcd {
+    let dir = std::env::temp_dir().join(unique("etcd-tls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::File::create(dir.join("log")).unwrap();
+    let child = Command::new("etcd")
+        .args(["--name", "tls", "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--listen-client-urls",
+            &format!("https://{TLS_ETCD}"),
+            "--advertise-client-urls",
+            &format!("https://{TLS_ETCD}"),
+            "--listen-peer-urls",
+            "http://127.0.0.1:23806",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:23806",
+            "--initial-cluster",
+            "tls=http://127.0.0.1:23806",
+            "--cert-file",
+            &lab_tls_file("server.pem"),
+            "--key-file",
+            &lab_tls_file("server-key.pem"),
+            "--trusted-ca-file",
+            &lab_tls_file("ca.pem"),
+            "--client-cert-auth",
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("etcd starts");
+    TlsEtcd { child, dir }
+}
+
+#[tokio::test]
+async fn coordination_over_tls_with_a_client_certificate() {
+    let _serial = exclusive().await;
+    let _etcd = tls_etcd();
+    let cluster = unique("tls");
+    let mut cfg = instance_config(&cluster, "a");
+    cfg.coordination.etcd_endpoints = vec![TLS_ETCD.into()];
+    cfg.coordination.etcd_ca_file = lab_tls_file("ca.pem");
+    cfg.coordination.etcd_cert_file = lab_tls_file("client.pem");
+    cfg.coordination.etcd_key_file = lab_tls_file("client-key.pem");
+    let proxy = start_proxy(cfg).await;
+    wait_for(
+        "the writer record over TLS",
+        Duration::from_secs(15),
+        || async {
+            let h = health(&proxy).await;
+            h["coordination"]["etcd"] == "ok" && h["writer"] == "m1" && h["epoch"].is_i64()
+        },
+    )
+    .await;
+    // Without the client certificate the member refuses the instance.
+    let mut plain = instance_config(&cluster, "b");
+    plain.coordination.etcd_endpoints = vec![TLS_ETCD.into()];
+    plain.coordination.etcd_ca_file = lab_tls_file("ca.pem");
+    let refused = start_proxy(plain).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let h = health(&refused).await;
+    assert_eq!(h["coordination"]["etcd"], "unreachable", "{h}");
+    eprintln!(
+        "without a client certificate: {}",
+        h["coordination"]["problem"]
+    );
+}

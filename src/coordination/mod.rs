@@ -28,8 +28,8 @@ use crate::topology::{Mark, NodeId, Snapshot, Topology};
 use crate::Context;
 use decide::{ClusterState, Decision, InstanceView, Seen};
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
-    PutOptions, Txn, TxnOp, WatchOptions,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity,
+    LeaseKeepAliveStream, LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, WatchOptions,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,6 +66,8 @@ pub enum CoordinationError {
     Unreachable(String),
     #[error("the writer record changed meanwhile (another instance moved it); try again")]
     Conflict,
+    #[error("etcd TLS: {0}")]
+    Tls(String),
 }
 
 pub struct Coordinator {
@@ -152,11 +154,35 @@ impl Coordinator {
         if !self.cfg.etcd_user.is_empty() {
             options = options.with_user(&self.cfg.etcd_user, &self.cfg.etcd_password);
         }
+        if let Some(tls) = self.tls()? {
+            options = options.with_tls(tls);
+        }
         let client = self
             .bounded(Client::connect(&self.cfg.etcd_endpoints, Some(options)))
             .await?;
         *slot = Some(client.clone());
         Ok(client)
+    }
+
+    /// TLS options from `etcd_ca_file` (and the client certificate), read
+    /// at each connect so that renewed files are picked up.
+    fn tls(&self) -> Result<Option<TlsOptions>, CoordinationError> {
+        let cfg = &self.cfg;
+        if cfg.etcd_ca_file.is_empty() {
+            return Ok(None);
+        }
+        let read = |path: &str| {
+            std::fs::read(path).map_err(|e| CoordinationError::Tls(format!("{path}: {e}")))
+        };
+        let mut tls =
+            TlsOptions::new().ca_certificate(Certificate::from_pem(read(&cfg.etcd_ca_file)?));
+        if !cfg.etcd_cert_file.is_empty() {
+            tls = tls.identity(Identity::from_pem(
+                read(&cfg.etcd_cert_file)?,
+                read(&cfg.etcd_key_file)?,
+            ));
+        }
+        Ok(Some(tls))
     }
 
     async fn forget_client(&self) {
