@@ -372,7 +372,7 @@ def splitrail_config(threads=None):
     bench lab's ports, the bench's listen ports, a raised client limit, an
     explicit pool limit and no state file; `threads` sets proxy.threads."""
     cfg = tomllib.loads((ROOT / "proto-tests/lab.toml").read_text())
-    lab_default = 33060
+    lab_default = 13300
     for node in cfg.get("nodes", []):
         host, _, port = node["addr"].rpartition(":")
         if lab_default < int(port) <= lab_default + 4:

@@ -774,7 +774,7 @@ mod tests {
             .collect();
         assert_eq!(masters.len(), 2);
         assert_eq!(masters[0].name, "m1");
-        assert_eq!(masters[0].addr, "127.0.0.1:33061");
+        assert_eq!(masters[0].addr, "127.0.0.1:13301");
     }
 
     #[test]

@@ -61,7 +61,7 @@ enum Command {
     /// Run the proxy.
     Serve {
         /// Config file; without it, the embedded default for the script lab
-        /// (listen 127.0.0.1:6033, admin 127.0.0.1:6034, nodes on 127.0.0.1:33061-33064).
+        /// (listen 127.0.0.1:6033, admin 127.0.0.1:6034, nodes on 127.0.0.1:13301-13304).
         #[arg(short, long)]
         config: Option<PathBuf>,
     },

@@ -1184,7 +1184,7 @@ mod tests {
             read_only: Some(true),
             lag_seconds: Some(0),
             replication: Some(Replication::Running),
-            source: Some("localhost:33061".into()),
+            source: Some("localhost:13301".into()),
             ..up()
         };
         t.apply_probe(2, &of_m1);
@@ -1207,9 +1207,9 @@ mod tests {
 
     #[test]
     fn addresses_match_across_loopback_spellings() {
-        assert!(same_address("127.0.0.1:33061", "localhost:33061"));
+        assert!(same_address("127.0.0.1:13301", "localhost:13301"));
         assert!(same_address("DB1:3306", "db1:3306"));
-        assert!(!same_address("127.0.0.1:33061", "127.0.0.1:33062"));
+        assert!(!same_address("127.0.0.1:13301", "127.0.0.1:13302"));
         assert!(!same_address("db1:3306", "db2:3306"));
     }
 

@@ -28,10 +28,10 @@ pub struct Lab {
 pub fn lab() -> Lab {
     let get = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_string());
     Lab {
-        m1: get("LAB_M1", "127.0.0.1:33061"),
-        m2: get("LAB_M2", "127.0.0.1:33062"),
-        r1: get("LAB_R1", "127.0.0.1:33063"),
-        r2: get("LAB_R2", "127.0.0.1:33064"),
+        m1: get("LAB_M1", "127.0.0.1:13301"),
+        m2: get("LAB_M2", "127.0.0.1:13302"),
+        r1: get("LAB_R1", "127.0.0.1:13303"),
+        r2: get("LAB_R2", "127.0.0.1:13304"),
     }
 }
 
