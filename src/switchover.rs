@@ -95,9 +95,11 @@ impl std::fmt::Display for Undo {
 const POLL: Duration = Duration::from_millis(20);
 
 /// Single instance: how long after the move the old writer stays fenced.
-/// A session checks the writer before each statement it sends to it; this
-/// outlasts one that had just checked when the writer moved.
-const FENCE_LIFT_GRACE: Duration = Duration::from_secs(1);
+/// A session checks the writer right before each statement it sends to
+/// it; this outlasts one that had just checked when the writer moved. Not
+/// longer: until it is lifted, a failover cannot move back to the old
+/// writer (a single instance moves only to a writable master).
+const FENCE_LIFT_GRACE: Duration = Duration::from_millis(250);
 
 /// Makes `to` the writer, safely; returns its id once this instance
 /// routes writes to it.
@@ -145,7 +147,10 @@ pub async fn switchover(
             return Undo::Restored;
         }
         match fence::set_read_only(&old, monitor, tls, false).await {
-            Ok(()) => Undo::Restored,
+            Ok(()) => {
+                ctx.topology.note_read_only(old.id, false);
+                Undo::Restored
+            }
             Err(e) => Undo::Failed(e),
         }
     };
@@ -195,7 +200,7 @@ pub async fn switchover(
     }
     tracing::warn!(from = %old.name, to = %new.name, ?waited, "switchover: the writer moved once the target had caught up");
     if ctx.coordinator.is_none() && !was_read_only {
-        lift_fence_later(ctx, old);
+        lift_fence(ctx, &old).await;
     }
     Ok(target)
 }
@@ -230,20 +235,20 @@ async fn move_writer(
 }
 
 /// Single instance: clears the old writer's fence once no session can be
-/// routing to it any more.
-fn lift_fence_later(ctx: &Context, old: Node) {
-    let (monitor, tls) = (ctx.config.monitor.clone(), ctx.config.backend_tls.clone());
-    tokio::spawn(async move {
-        tokio::time::sleep(FENCE_LIFT_GRACE).await;
-        match fence::set_read_only(&old, &monitor, &tls, false).await {
-            Ok(()) => {
-                tracing::info!(node = %old.name, "switchover: the old writer is a writable standby again")
-            }
-            Err(e) => {
-                tracing::error!(node = %old.name, error = %e, "switchover: could not clear read_only on the old writer; it cannot become the writer by failover until it is cleared")
-            }
+/// routing to it any more. Before the switchover answers: a process that
+/// stopped in between would leave the standby read-only, and a single
+/// instance fails over only to a writable master.
+async fn lift_fence(ctx: &Context, old: &Node) {
+    tokio::time::sleep(FENCE_LIFT_GRACE).await;
+    match fence::set_read_only(old, &ctx.config.monitor, &ctx.config.backend_tls, false).await {
+        Ok(()) => {
+            ctx.topology.note_read_only(old.id, false);
+            tracing::info!(node = %old.name, "switchover: the old writer is a writable standby again")
         }
-    });
+        Err(e) => {
+            tracing::error!(node = %old.name, error = %e, "switchover: could not clear read_only on the old writer; it cannot become the writer by failover until it is cleared")
+        }
+    }
 }
 
 enum Wait {

@@ -633,6 +633,12 @@ impl Topology {
         }
     }
 
+    /// Notes `read_only` as splitrail itself just set it (fencing), so
+    /// the topology need not wait for the monitor's next check.
+    pub fn note_read_only(&self, id: NodeId, on: bool) {
+        self.update(|snap| snap.status[id].read_only = Some(on));
+    }
+
     /// Notes the error a live node answered the monitor with (busy, at its
     /// connection limit): shown to operators, changes nothing else.
     pub fn note_probe_error(&self, id: NodeId, error: &str) {

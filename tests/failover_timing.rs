@@ -60,6 +60,17 @@ async fn restore_m1(proxy: &Proxy) {
     }
     let (status, body) = admin(proxy, "POST", "/nodes/m1/promote", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200, "{body}");
+    // The switchover fenced m2; a single instance lifts the fence shortly
+    // after. The next trial starts from a writable standby.
+    loop {
+        let (_, body) = admin(proxy, "GET", "/nodes", Some(ADMIN_TOKEN)).await;
+        let nodes: Vec<splitrail::admin::NodeView> = serde_json::from_str(&body).unwrap();
+        if nodes[1].read_only == Some(false) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "m2 stayed read-only: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn summary(label: &str, mut times: Vec<Duration>) -> (Duration, Duration) {

@@ -278,7 +278,7 @@ async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
     assert_eq!(health(&proxy).await["writer"], "m2");
 
     // --force promotes even with errant transactions. (The switchover
-    // fenced m1; a single instance lifts the fence a second later.)
+    // fenced m1; a single instance lifts the fence 250 ms later.)
     wait_for("m1 writable again", Duration::from_secs(5), || async {
         let ro: Option<i64> = direct(&lab.m1)
             .await
