@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod repoint;
 pub mod router;
 pub mod session;
+pub mod sessions;
 pub mod switchover;
 pub mod tls;
 pub mod topology;
@@ -42,7 +43,6 @@ use protocol::{MySqlError, PacketStream};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -69,7 +69,8 @@ pub struct Context {
     /// Connected sessions per user, for `users.max_connections`. A std
     /// Mutex held only to bump a counter at login and logout.
     user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-    next_connection_id: AtomicU32,
+    /// This instance's client sessions by id (for KILL).
+    pub sessions: Arc<sessions::Sessions>,
     /// With `[coordination]`: the writer record and marks shared through
     /// etcd with the cluster's other instances.
     pub coordinator: Option<Arc<coordination::Coordinator>>,
@@ -133,13 +134,9 @@ impl Context {
             state_file,
             classifier: router::Classifier::new(CLASSIFIER_CACHE),
             user_connections: Default::default(),
-            next_connection_id: AtomicU32::new(1),
+            sessions: Arc::default(),
             coordinator,
         })
-    }
-
-    pub fn next_connection_id(&self) -> u32 {
-        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Counts a session of `user` against its `max_connections`; `None` when

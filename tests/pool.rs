@@ -106,13 +106,16 @@ async fn session_state_survives_a_release() {
         .await
         .unwrap();
     let id: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
-    let before: Option<u32> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let before: Option<u32> = c
+        .query_first("/* splitrail:master */ SELECT @@pseudo_thread_id")
+        .await
+        .unwrap();
 
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     // A different backend connection now…
     c.query_drop("BEGIN").await.unwrap();
-    let after: Option<u32> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let after: Option<u32> = c.query_first("SELECT @@pseudo_thread_id").await.unwrap();
     c.query_drop("COMMIT").await.unwrap();
     assert_ne!(before, after, "the writer connection was not released");
     // …with the same session state, on the writer and on replicas.
@@ -132,9 +135,9 @@ async fn transactions_and_pins_keep_their_connection_while_idle() {
     let proxy = start_proxy(releasing_config(100)).await;
     let mut c = proxy.conn().await;
     c.query_drop("BEGIN").await.unwrap();
-    let id1: Option<u32> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let id1: Option<u32> = c.query_first("SELECT @@pseudo_thread_id").await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let id2: Option<u32> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let id2: Option<u32> = c.query_first("SELECT @@pseudo_thread_id").await.unwrap();
     c.query_drop("COMMIT").await.unwrap();
     assert_eq!(id1, id2, "an open transaction lost its connection");
 

@@ -233,7 +233,7 @@ async fn a_backend_connection_killed_between_statements_is_replaced_without_an_e
         // In a transaction everything runs on the session's writer connection.
         conn.query_drop("BEGIN").await.unwrap();
         let backend_id: u64 = conn
-            .query_first("SELECT CONNECTION_ID()")
+            .query_first("SELECT @@pseudo_thread_id")
             .await
             .unwrap()
             .unwrap();

@@ -73,7 +73,7 @@ async fn get_lock_pins_until_release_all_locks() {
         .unwrap();
     assert_eq!(got, 1);
     let held: i64 = conn
-        .query_first("SELECT IS_USED_LOCK('splitrail_test_lock') = CONNECTION_ID()")
+        .query_first("SELECT IS_USED_LOCK('splitrail_test_lock') = @@pseudo_thread_id")
         .await
         .unwrap()
         .unwrap();

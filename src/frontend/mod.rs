@@ -32,7 +32,8 @@ pub async fn serve_client(
     peer: SocketAddr,
     shutdown: CancellationToken,
 ) {
-    let id = ctx.next_connection_id();
+    let registration = ctx.sessions.register();
+    let id = registration.handle.id;
     let span = tracing::info_span!("client", id, %peer);
     async move {
         let _connected = GaugeGuard::inc(&ctx.metrics.client_connections);
@@ -76,7 +77,15 @@ pub async fn serve_client(
             let _ = client.send(login.next_seq, &err.to_packet()).await;
             return;
         };
-        let mut session = Session::new(Arc::clone(&ctx), client, &login, peer_host.clone(), slot);
+        registration.handle.set_user(&login.user.name);
+        let mut session = Session::new(
+            Arc::clone(&ctx),
+            client,
+            &login,
+            peer_host.clone(),
+            slot,
+            registration,
+        );
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {
             if let Err(e) = session.select_initial_db(db).await {
@@ -125,6 +134,8 @@ async fn command_loop(ctx: &Context, session: &mut Session, shutdown: Cancellati
     // command (see `Alarm`).
     let stopping = shutdown.cancelled_owned();
     tokio::pin!(stopping);
+    let killed = session.killed().clone().cancelled_owned();
+    tokio::pin!(killed);
     let mut alarm = Alarm::new();
     loop {
         let idle_since = Instant::now();
@@ -158,6 +169,9 @@ async fn command_loop(ctx: &Context, session: &mut Session, shutdown: Cancellati
                     // Otherwise it rang for an earlier command: set it again.
                 }
                 () = &mut stopping => return say_shutting_down(session).await,
+                // KILL CONNECTION from another session: as a server does
+                // with an idle connection, just close it.
+                () = &mut killed => return,
             }
         }
         // Nearly always the whole command is already buffered; otherwise
@@ -207,6 +221,7 @@ async fn command_loop(ctx: &Context, session: &mut Session, shutdown: Cancellati
         }
         let reply_seq = payload.last_seq.wrapping_add(1);
         match session.handle(payload.bytes, reply_seq).await {
+            Ok(Next::Continue) if session.killed().is_cancelled() => return,
             Ok(Next::Continue) => {}
             Ok(Next::Close) => return,
             Err(e) => {

@@ -127,6 +127,22 @@ impl MySqlError {
     }
 
     /// ER_MALFORMED_PACKET.
+    /// ER_NO_SUCH_THREAD: not a session of this instance, nor a thread of
+    /// this user on the writer.
+    pub fn no_such_thread(id: u64) -> Self {
+        Self::new(1094, b"HY000", format!("Unknown thread id: {id}"))
+    }
+
+    /// ER_KILL_DENIED_ERROR: another user's session.
+    pub fn kill_denied(id: u64) -> Self {
+        Self::new(1095, b"HY000", format!("You are not owner of thread {id}"))
+    }
+
+    /// ER_CONNECTION_KILLED: a session that killed itself.
+    pub fn connection_killed() -> Self {
+        Self::new(1927, b"70100", "Connection was killed")
+    }
+
     pub fn malformed_packet() -> Self {
         Self::new(1835, b"HY000", "Malformed communication packet")
     }

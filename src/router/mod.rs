@@ -9,6 +9,7 @@
 //! writer.
 
 mod classify;
+pub mod connection_id;
 mod fallback;
 mod functions;
 pub mod lexer;

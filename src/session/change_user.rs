@@ -73,6 +73,7 @@ impl Session {
         self.state = SessionState::default();
         self.forget_writer_state();
         self.stmts = Statements::default();
+        self.registration.handle.set_user(&user.name);
         self.key = PoolKey::new(
             user.name.as_str().into(),
             self.client_caps,

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 mod change_user;
 mod consistency;
+mod kill;
 // Public for the fuzz targets (fuzz/fuzz_targets/stmt_execute.rs).
 pub mod prepared;
 
@@ -122,6 +123,8 @@ pub struct Session {
     restore_insert_id: bool,
     /// This session's place under its user's `max_connections`.
     user_slot: crate::UserSlot,
+    /// Its id and entry in the instance's session registry (KILL).
+    registration: crate::sessions::Registration,
 }
 
 /// Writer-only state held by a session.
@@ -149,6 +152,7 @@ impl Session {
         login: &crate::frontend::handshake::Login,
         peer_host: String,
         user_slot: crate::UserSlot,
+        registration: crate::sessions::Registration,
     ) -> Session {
         let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation)
             .with_mariadb_caps(login.mariadb_caps);
@@ -178,7 +182,13 @@ impl Session {
             stmts: Statements::default(),
             rw: consistency::ReadYourWrites::new(policy),
             user_slot,
+            registration,
         }
+    }
+
+    /// Cancelled when another session KILLs this one.
+    pub fn killed(&self) -> &tokio_util::sync::CancellationToken {
+        self.registration.handle.killed()
     }
 
     /// Selects the database the client asked for at connect time; the
@@ -214,7 +224,13 @@ impl Session {
         tracing::trace!(command = cmd, len = payload.len(), "command");
         let result = match cmd {
             command::QUIT => return Ok(Next::Close),
-            command::QUERY => self.query(payload).await,
+            command::QUERY => match kill::kill_statement(&payload) {
+                Some(k) => match self.kill(k, &payload, ResponseKind::Query, reply_seq).await {
+                    Ok(next) => return Ok(next),
+                    Err(e) => Err(e),
+                },
+                None => self.query(payload).await,
+            },
             command::INIT_DB => self.init_db(payload).await,
             command::PING => self.ping(&payload, reply_seq).await,
             command::FIELD_LIST => {
@@ -243,6 +259,16 @@ impl Session {
             command::STMT_RESET => self.stmt_reset(&payload, reply_seq).await,
             command::STMT_FETCH => self.stmt_fetch(&payload).await,
             command::CHANGE_USER => return self.change_user(&payload).await,
+            command::PROCESS_KILL => match kill::parse_process_kill(&payload) {
+                Some(k) => match self
+                    .kill(k, &payload, ResponseKind::Single, reply_seq)
+                    .await
+                {
+                    Ok(next) => return Ok(next),
+                    Err(e) => Err(e),
+                },
+                None => Err(SessionError::Report(MySqlError::malformed_packet())),
+            },
             other => Err(SessionError::Report(MySqlError::unknown_command(other))),
         };
         match result {
@@ -324,6 +350,7 @@ impl Session {
     }
 
     async fn query(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let payload = self.with_session_id(payload);
         let sql = &payload[1..];
         let class = self.ctx.classifier.classify(sql);
         let route = router::route(&class, self.flags);
@@ -526,6 +553,7 @@ impl Session {
     }
 
     async fn stmt_prepare(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let payload = self.with_session_id(payload);
         let sql = payload.slice(1..);
         let class = self.ctx.classifier.classify(&sql);
         let route = self.prepared_route(&class);
@@ -1079,6 +1107,11 @@ impl Session {
         let node = self.backends[i].node;
         let deprecate_eof = self.backends[i].deprecate_eof();
         let started = std::time::Instant::now();
+        let handle = &self.registration.handle;
+        handle.set_running(Some(crate::sessions::Running {
+            node,
+            thread_id: self.backends[i].thread_id,
+        }));
         self.send_command(i, payload).await?;
         let relay = relay::relay_response(
             self.backends[i].stream(),
@@ -1091,6 +1124,7 @@ impl Session {
         // the sockets of a node it finds down (backend::cutoff), which ends
         // this relay with a backend error.
         let result = relay.await;
+        self.registration.handle.set_running(None);
         // One clock read serves the latency metric and the idle stamp.
         let finished = std::time::Instant::now();
         self.ctx.metrics.statement(
