@@ -248,3 +248,29 @@ async fn large_value_split_over_packets_is_relayed_intact() {
         "the row spans two packets"
     );
 }
+
+/// The answer to one single-packet command: OK, or the error code.
+async fn single_command(addr: &str, payload: &[u8]) -> Result<(), u16> {
+    let mut conn = raw_client(addr).await.unwrap();
+    match conn.simple_command(payload).await {
+        Ok(_) => Ok(()),
+        Err(splitrail::backend::conn::CommandError::Server(e)) => Err(e.code),
+        Err(other) => panic!("{addr}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn com_refresh_and_com_debug_answer_as_the_writer_does() {
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let through = proxy.addr.to_string();
+    // COM_REFRESH (REFRESH_GRANT) needs RELOAD, COM_DEBUG needs SUPER: the
+    // lab's app user has neither, and gets the server's error either way
+    // (splitrail answered "Unknown command" before).
+    for payload in [&[0x07, 0x01][..], &[0x0d][..]] {
+        let direct = single_command(&lab.m1, payload).await;
+        let proxied = single_command(&through, payload).await;
+        assert_eq!(proxied, direct, "command 0x{:02x}", payload[0]);
+        assert_ne!(proxied, Err(1047), "command 0x{:02x}", payload[0]);
+    }
+}

@@ -383,3 +383,33 @@ async fn a_user_checked_against_a_native_hash_logs_in() {
         .unwrap_err();
     assert_eq!(server_error_code(&err), Some(1045));
 }
+
+#[tokio::test]
+async fn a_hint_counts_in_any_comment_of_the_statement() {
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    // m1 is server 1; a plain read of @@server_id goes to a replica (3, 4).
+    let plain: u32 = conn
+        .query_first("SELECT @@server_id")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(plain == 3 || plain == 4, "{plain}");
+    for sql in [
+        "/* splitrail:master */ SELECT @@server_id",
+        "select /* splitrail:master */ @@server_id",
+        "SELECT @@server_id /* splitrail:writer */",
+        "SELECT @@server_id -- splitrail:master",
+        "SELECT @@server_id # splitrail:master",
+    ] {
+        let id: u32 = conn.query_first(sql).await.unwrap().unwrap();
+        assert_eq!(id, 1, "{sql}");
+    }
+    // Inside a string it is data, not a hint.
+    let (id, _): (u32, String) = conn
+        .query_first("SELECT @@server_id, '/* splitrail:master */'")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(id, 1);
+}

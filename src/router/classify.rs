@@ -120,7 +120,6 @@ pub fn classify(sql: &[u8]) -> Classification {
         parens += 1;
         first = lx.next_token();
     }
-    let hint = lx.hint.and_then(parse_hint);
     let mut c = match first {
         // `/*!50001 … */` before the first keyword: a server of another
         // version may not run that part, so we cannot know the verb.
@@ -170,7 +169,8 @@ pub fn classify(sql: &[u8]) -> Classification {
         c.releases = None;
         c.unsure = false;
     }
-    c.hint = hint;
+    // Read after the whole text: a hint may be in any comment.
+    c.hint = lx.hint.and_then(parse_hint);
     c
 }
 

@@ -514,8 +514,10 @@ const CASES: &[(&str, Expect)] = &[
     ("/* splitrail:node=r2 */ SELECT 1", Node("r2")),
     ("/* splitrail:node=r2 */ SELECT * FROM t WHERE id = 1", Node("r2")),
     ("/* x */ /* splitrail:master */ SELECT 1", Writer),
-    // Only a leading comment is a hint.
-    ("SELECT /* splitrail:master */ 1", Replica),
+    // A hint counts in any comment, as MaxScale's do.
+    ("SELECT /* splitrail:master */ 1", Writer),
+    ("SELECT 1 FROM t -- splitrail:node=r1", Node("r1")),
+    ("SELECT '/* splitrail:master */' FROM t", Replica),
     ("/* splitrail:bogus */ SELECT 1", Replica),
     // Hints never turn session state into per-node statements.
     ("/* splitrail:replica */ SET @a = 1", Writer),

@@ -333,7 +333,8 @@ pub struct Lexer<'a> {
     in_exec_comment: bool,
     /// True when an executable comment opened before the first token.
     pub leading_exec_comment: bool,
-    /// The text of a leading `/* splitrail:… */` comment, if any.
+    /// The text of the first `splitrail:…` comment (block or line, anywhere
+    /// in the statement), if any.
     pub hint: Option<&'a [u8]>,
     /// True when a token follows a `;`: more than one statement. Known
     /// as soon as the `;` is lexed.
@@ -642,11 +643,28 @@ impl<'a> Lexer<'a> {
         self.pos = self.sql.len();
     }
 
+    /// The rest of a `#` or `-- ` comment line (the lexer is past `#` or
+    /// the first `-`), which may be a hint.
     fn skip_line(&mut self) {
+        let body = self.pos;
         while let Some(b) = self.peek() {
             self.pos += 1;
             if b == b'\n' {
-                return;
+                break;
+            }
+        }
+        let text = self.sql.get(body..self.pos).unwrap_or_default();
+        self.note_hint(text.strip_prefix(b"-").unwrap_or(text));
+    }
+
+    /// A comment's text `/* splitrail:… */`, `-- splitrail:…` or
+    /// `# splitrail:…` is a hint, wherever the comment stands (leading,
+    /// after the verb, trailing: ORMs and query builders put comments
+    /// anywhere, and MaxScale accepts them anywhere). The first one counts.
+    fn note_hint(&mut self, comment: &'a [u8]) {
+        if self.hint.is_none() {
+            if let Some(h) = strip_prefix_ignore_case(comment.trim_ascii(), b"splitrail:") {
+                self.hint = Some(h.trim_ascii());
             }
         }
     }
@@ -675,12 +693,7 @@ impl<'a> Lexer<'a> {
         }
         let text = self.sql.get(body..).unwrap_or_default();
         let end = comment_end(text);
-        if leading && self.hint.is_none() {
-            let trimmed = text.get(..end.unwrap_or(text.len())).unwrap_or_default();
-            if let Some(h) = strip_prefix_ignore_case(trimmed.trim_ascii(), b"splitrail:") {
-                self.hint = Some(h.trim_ascii());
-            }
-        }
+        self.note_hint(text.get(..end.unwrap_or(text.len())).unwrap_or_default());
         self.pos = end.map_or(self.sql.len(), |e| body + e + 2);
     }
 }
@@ -844,9 +857,20 @@ mod tests {
         let mut lx = Lexer::new(b"/* splitrail:node=r2 */ SELECT 1");
         lx.next_token();
         assert_eq!(lx.hint, Some(&b"node=r2"[..]));
+        // Any comment may be the hint: after the verb, trailing, a line
+        // comment; never text inside a string.
         let mut lx = Lexer::new(b"SELECT /* splitrail:master */ 1");
         while lx.next_token().is_some() {}
-        assert_eq!(lx.hint, None, "only a leading comment is a hint");
+        assert_eq!(lx.hint, Some(&b"master"[..]));
+        let mut lx = Lexer::new(b"SELECT 1 FROM t -- splitrail:node=r1\n");
+        while lx.next_token().is_some() {}
+        assert_eq!(lx.hint, Some(&b"node=r1"[..]));
+        let mut lx = Lexer::new(b"SELECT 1 # splitrail:writer");
+        while lx.next_token().is_some() {}
+        assert_eq!(lx.hint, Some(&b"writer"[..]));
+        let mut lx = Lexer::new(b"SELECT '/* splitrail:master */' /* other */");
+        while lx.next_token().is_some() {}
+        assert_eq!(lx.hint, None);
         let mut lx = Lexer::new(b"/* splitrail:replica");
         lx.next_token();
         assert_eq!(lx.hint, Some(&b"replica"[..]), "unterminated comment");

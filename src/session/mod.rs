@@ -239,7 +239,9 @@ impl Session {
                     .await
                     .map(drop)
             }
-            command::STATISTICS => self
+            // One answer packet each; the writer checks the privileges
+            // (COM_REFRESH: RELOAD; COM_DEBUG: SUPER) as it would directly.
+            command::STATISTICS | command::REFRESH | command::DEBUG => self
                 .run(Route::Writer, &payload, ResponseKind::Single)
                 .await
                 .map(drop),
