@@ -6,6 +6,7 @@ mod support;
 
 use mysql_async::prelude::*;
 use std::collections::HashSet;
+use std::time::Duration;
 use support::*;
 
 const REPLICAS: [u32; 2] = [3, 4];
@@ -259,4 +260,28 @@ async fn read_only_transaction_runs_whole_on_one_replica() {
         after.insert(server_id(&mut conn).await);
     }
     assert!(!after.is_empty() && !after.contains(&1));
+}
+
+#[tokio::test]
+async fn a_session_wait_timeout_closes_the_idle_client_as_the_server_would() {
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    for (label, url) in [
+        ("direct", url(&lab.m1, Some(DB))),
+        ("through splitrail", proxy.url(Some(DB))),
+    ] {
+        let mut c = connect(&url).await;
+        c.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(
+            c.query_drop("SELECT 1").await.is_err(),
+            "{label}: the session outlived its wait_timeout"
+        );
+    }
+    // Longer than the idle time, or back to the default: it stays.
+    let mut c = proxy.conn().await;
+    c.query_drop("SET wait_timeout = 1").await.unwrap();
+    c.query_drop("SET wait_timeout = DEFAULT").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.query_drop("SELECT 1").await.unwrap();
 }

@@ -571,3 +571,42 @@ fn lab_slave_field(node: &str, field: &str) -> String {
         })
         .unwrap_or_default()
 }
+
+/// Puts m1's global autocommit back on whatever happens.
+struct GlobalAutocommit;
+
+impl Drop for GlobalAutocommit {
+    fn drop(&mut self) {
+        lab_cmd(&["sql", "m1", "SET GLOBAL autocommit = 1"]);
+    }
+}
+
+#[tokio::test]
+async fn a_server_with_autocommit_off_starts_sessions_with_autocommit_off() {
+    let _serial = exclusive().await;
+    let _restore = GlobalAutocommit;
+    assert!(lab_cmd(&["sql", "m1", "SET GLOBAL autocommit = 0"]));
+    // The writer's greeting is read when splitrail starts.
+    let proxy = start_proxy(config()).await;
+    let mut conn = proxy.conn().await;
+    // Directly, this SELECT would open a transaction on the server: it
+    // runs on the writer, not on a replica (which would also read outside
+    // the session's transaction).
+    let id: u32 = conn
+        .query_first("SELECT @@server_id")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        id, 1,
+        "the first read of a session with autocommit off went to a replica"
+    );
+    let autocommit: i64 = conn
+        .query_first("SELECT @@autocommit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(autocommit, 0);
+    drop(conn);
+    drop(proxy);
+}

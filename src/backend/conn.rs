@@ -10,7 +10,7 @@ use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::PacketStream;
 use crate::tls::{BackendTls, Stream};
 use crate::topology::NodeId;
-use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{
     AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse, SslRequest,
@@ -102,6 +102,9 @@ pub struct ServerGreeting {
     /// CLIENT_LONG_PASSWORD, a.k.a. CLIENT_MYSQL, unset to announce them).
     pub mariadb_caps: MariadbCapabilities,
     pub collation: u8,
+    /// The server's status at connect: SERVER_STATUS_AUTOCOMMIT is off
+    /// when its global autocommit is (a new session starts that way).
+    pub status: StatusFlags,
 }
 
 impl ServerGreeting {
@@ -117,6 +120,7 @@ impl ServerGreeting {
                 MariadbCapabilities::empty()
             },
             collation: greeting.default_collation(),
+            status: greeting.status_flags(),
         }
     }
 }

@@ -103,9 +103,10 @@ pub async fn serve_client(
                 return;
             }
         }
+        // Its status as the session starts (autocommit as the server's).
         let ok = crate::protocol::packets::ok_packet(
             crate::protocol::packets::OkInfo {
-                status: mysql_common::constants::StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+                status: session.status_flags(),
                 ..Default::default()
             },
             login.caps,
@@ -129,7 +130,6 @@ pub async fn serve_client(
 async fn command_loop(ctx: &Context, session: &mut Session, shutdown: CancellationToken) {
     let max_packet = ctx.config.proxy.max_allowed_packet;
     let release_after = ctx.config.pool.release_idle_after();
-    let idle_limit = ctx.config.proxy.client_idle_timeout();
     // Both live for the whole session: neither is registered anew per
     // command (see `Alarm`).
     let stopping = shutdown.cancelled_owned();
@@ -139,7 +139,8 @@ async fn command_loop(ctx: &Context, session: &mut Session, shutdown: Cancellati
     let mut alarm = Alarm::new();
     loop {
         let idle_since = Instant::now();
-        let idle_deadline = idle_limit.map(|limit| idle_since + limit);
+        // Like the server's wait_timeout (the session may have set its own).
+        let idle_deadline = session.idle_limit().map(|limit| idle_since + limit);
         // While the client thinks, its backend connections may serve others.
         let mut release_at = release_after
             .filter(|_| session.holds_backends())

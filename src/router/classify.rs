@@ -946,7 +946,7 @@ static ONE_SHOT_VARIABLES: KeywordIndex<8> =
     KeywordIndex::new(&["INSERT_ID", "LAST_INSERT_ID", "RAND_SEED1", "RAND_SEED2"]);
 
 /// `session.x` / `local.x` → `x` (the text of a `@@…` token).
-fn session_scoped(name: &[u8]) -> &[u8] {
+pub(super) fn session_scoped(name: &[u8]) -> &[u8] {
     strip_prefix_ignore_case(name, b"session.")
         .or_else(|| strip_prefix_ignore_case(name, b"local."))
         .unwrap_or(name)

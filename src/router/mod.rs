@@ -13,6 +13,7 @@ pub mod connection_id;
 mod fallback;
 mod functions;
 pub mod lexer;
+pub mod session_vars;
 
 pub use classify::{classify, use_database, Classification, Hint, Pin, StatementKind};
 pub use fallback::Classifier;

@@ -15,6 +15,7 @@ use crate::backend::relay::{self, Outcome, RelayError, ResponseKind, Sink};
 use crate::backend::{BackendConn, BackendError, PoolKey};
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::{MySqlError, PacketStream};
+use crate::router::session_vars::WaitTimeout;
 use crate::router::{self, Route, SessionFlags, StatementKind};
 use crate::topology::{NodeId, ReplicaChoice};
 use crate::Context;
@@ -39,6 +40,10 @@ pub struct SessionState {
     pub sets: Vec<Bytes>,
     /// COM_SET_OPTION: multi-statements on (true) or off (false).
     pub multi_option: Option<bool>,
+    /// The session's `wait_timeout`, once it set one: splitrail closes the
+    /// client after that long idle, as the server would (its own timeout
+    /// only ever closes a pooled backend connection).
+    pub wait_timeout: Option<std::time::Duration>,
 }
 
 /// Why a command could not be completed normally.
@@ -127,6 +132,19 @@ pub struct Session {
     registration: crate::sessions::Registration,
 }
 
+/// The flags of a session that starts now (or starts over): as the server
+/// starts one, with autocommit off when its global autocommit is (from
+/// the writer's greeting, read at start-up).
+fn fresh_flags(ctx: &Context) -> SessionFlags {
+    SessionFlags {
+        autocommit: ctx
+            .pools
+            .greeting()
+            .is_none_or(|g| g.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)),
+        ..SessionFlags::default()
+    }
+}
+
 /// Writer-only state held by a session.
 #[derive(Debug, Default, Clone, Copy)]
 struct Pins {
@@ -160,6 +178,7 @@ impl Session {
             .user
             .consistency
             .unwrap_or(ctx.config.routing.consistency);
+        let flags = fresh_flags(&ctx);
         Session {
             ctx,
             client,
@@ -169,7 +188,7 @@ impl Session {
             scramble: login.scramble,
             tls: login.tls,
             peer_host,
-            flags: SessionFlags::default(),
+            flags,
             pins: Pins::default(),
             replica_tx: None,
             replica: None,
@@ -183,6 +202,16 @@ impl Session {
             rw: consistency::ReadYourWrites::new(policy),
             user_slot,
             registration,
+        }
+    }
+
+    /// How long the client may stay idle: `proxy.client_idle_timeout_ms`,
+    /// or the session's own `wait_timeout` when it set a shorter one.
+    pub fn idle_limit(&self) -> Option<std::time::Duration> {
+        let configured = self.ctx.config.proxy.client_idle_timeout();
+        match (configured, self.state.wait_timeout) {
+            (Some(c), Some(w)) => Some(c.min(w)),
+            (c, w) => c.or(w),
         }
     }
 
@@ -310,7 +339,7 @@ impl Session {
             .map_err(SessionError::ClientGone)
     }
 
-    fn status_flags(&self) -> u16 {
+    pub(crate) fn status_flags(&self) -> u16 {
         let mut status = StatusFlags::empty();
         if self.flags.autocommit {
             status |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
@@ -392,6 +421,14 @@ impl Session {
             StatementKind::SessionSet { replayable } => {
                 let route = self.session_state_route(replayable);
                 let outcome = self.run(route, &payload, ResponseKind::Query).await?;
+                if outcome.error.is_none() {
+                    if let Some(timeout) = router::session_vars::wait_timeout(sql) {
+                        self.state.wait_timeout = match timeout {
+                            WaitTimeout::Seconds(s) => Some(std::time::Duration::from_secs(s)),
+                            WaitTimeout::Default => None,
+                        };
+                    }
+                }
                 if outcome.error.is_none() && replayable {
                     self.state.sets.push(payload.slice(1..));
                     self.note_writer_applied_sets();
@@ -460,7 +497,7 @@ impl Session {
     /// The writer connection and everything on it are gone (reset, change
     /// of user, a lost connection): so are the transaction and the pins.
     fn forget_writer_state(&mut self) {
-        self.flags = SessionFlags::default();
+        self.flags = fresh_flags(&self.ctx);
         self.pins = Pins::default();
         self.replica_tx = None;
         self.last_insert_id = 0;
