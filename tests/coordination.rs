@@ -333,7 +333,7 @@ async fn an_instance_cut_off_from_the_writer_refuses_writes_and_the_majority_kee
                     Ok(Ok(())) => *acked.lock().unwrap() += 1,
                     Ok(Err(e)) => {
                         let code = server_error_code(&e).unwrap_or(0);
-                        if code == 2013 || code == 0 {
+                        if code == 1158 || code == 0 {
                             *unknown.lock().unwrap() += 1;
                         }
                         *refused
@@ -401,7 +401,7 @@ async fn an_instance_cut_off_from_the_writer_refuses_writes_and_the_majority_kee
         task.await.unwrap();
     }
     let acked = *acked.lock().unwrap();
-    // Of the increments whose outcome was reported unknown (2013), some
+    // Of the increments whose outcome was reported unknown (1158), some
     // may have run.
     let unknown = *unknown.lock().unwrap();
     // Every acknowledged increment is there, on both masters.

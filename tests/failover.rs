@@ -430,3 +430,107 @@ async fn replica_with_stopped_sql_thread_gets_no_reads_until_restarted() {
     }
     assert_eq!(server_id(&mut conn).await, 4);
 }
+
+/// The mariadb command-line client (libmariadb) connected to splitrail,
+/// reading statements from its stdin (kept open for the caller to write
+/// to), its stderr captured.
+fn mariadb_cli(proxy: &Proxy) -> std::process::Child {
+    Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            &format!("-P{}", proxy.addr.port()),
+            "-uapp",
+            "-papp",
+            DB,
+            "-n",
+            "-q",
+            // Keep comments (the hint below): the client strips them
+            // by default.
+            "--comments",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mariadb client runs")
+}
+
+fn send(cli: &mut std::process::Child, sql: &str) {
+    use std::io::Write;
+    let stdin = cli.stdin.as_mut().unwrap();
+    stdin.write_all(sql.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+}
+
+#[tokio::test]
+async fn a_writer_killed_under_a_statement_gives_the_client_a_well_formed_error() {
+    let _serial = exclusive().await;
+    let _restore = Restore(&["m1"]);
+    let proxy = start_proxy(config()).await;
+    let table = unique("wellformed");
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    drop(conn);
+    let pid = || pid_of("m1").expect("m1 runs").to_string();
+
+    // After the statement was sent: m1 frozen, the INSERT sent at once
+    // (before the monitor's verdict), m1 killed while it waits.
+    let mut cli = mariadb_cli(&proxy);
+    send(&mut cli, "SELECT 1;\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let frozen = pid();
+    assert!(Command::new("kill")
+        .args(["-STOP", &frozen])
+        .status()
+        .unwrap()
+        .success());
+    send(&mut cli, &format!("INSERT INTO {table} VALUES (1);\n"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(Command::new("kill")
+        .args(["-9", &frozen])
+        .status()
+        .unwrap()
+        .success());
+    drop(cli.stdin.take());
+    let out = tokio::task::spawn_blocking(move || cli.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("after send: {}", stderr.trim());
+    assert!(stderr.contains("ERROR 1158 (08S01)"), "{stderr}");
+    assert!(!stderr.contains("2027"), "{stderr}");
+
+    // Mid-result: m1 killed while it streams a long result.
+    lab_cmd(&["start", "m1"]);
+    wait_replication_healthy(Duration::from_secs(60));
+    let (status, body) = admin(&proxy, "POST", "/nodes/m1/promote", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut cli = mariadb_cli(&proxy);
+    send(
+        &mut cli,
+        "/* splitrail:master */ SELECT a.seq, REPEAT('x', 200) FROM seq_1_to_2000 a, seq_1_to_2000 b;\n",
+    );
+    drop(cli.stdin.take());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(Command::new("kill")
+        .args(["-9", &pid()])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || cli.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("mid-result: {}", stderr.trim());
+    assert!(stderr.contains("ERROR 1158 (08S01)"), "{stderr}");
+    assert!(!stderr.contains("2027"), "{stderr}");
+    lab_cmd(&["start", "m1"]);
+    wait_replication_healthy(Duration::from_secs(60));
+    let mut m2 = direct(&lab().m2).await;
+    m2.query_drop(format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap();
+}

@@ -4,6 +4,10 @@
 
 use super::packets::err_packet;
 
+/// ER_NET_READ_ERROR: what splitrail answers when a backend connection
+/// broke under a statement (see [`MySqlError::outcome_unknown`]).
+pub const LINK_FAILURE: u16 = 1158;
+
 /// A client-visible error: code, SQLSTATE and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MySqlError {
@@ -57,11 +61,14 @@ impl MySqlError {
         )
     }
 
-    /// CR_SERVER_LOST: the statement may or may not have run.
+    /// ER_NET_READ_ERROR (08S01, communication link failure): the statement
+    /// may or may not have run. Not CR_SERVER_LOST (2013): codes from 2000
+    /// are the client library's own, and libmariadb turns a 2013 that a
+    /// server sends into "2027 Received malformed packet".
     pub fn outcome_unknown(node: &str) -> Self {
         Self::new(
-            2013,
-            b"HY000",
+            LINK_FAILURE,
+            b"08S01",
             format!(
                 "Lost connection to backend '{node}' during query; the statement may or may not have been executed"
             ),
@@ -71,8 +78,8 @@ impl MySqlError {
     /// The open transaction is gone with its backend connection.
     pub fn transaction_lost(node: &str) -> Self {
         Self::new(
-            2013,
-            b"HY000",
+            LINK_FAILURE,
+            b"08S01",
             format!(
                 "Lost connection to backend '{node}' inside a transaction; the transaction was rolled back"
             ),
@@ -83,8 +90,8 @@ impl MySqlError {
     /// writer-only state (temporary tables, locks, variables) on the old one.
     pub fn writer_moved(old: &str, new: Option<&str>) -> Self {
         Self::new(
-            2013,
-            b"HY000",
+            LINK_FAILURE,
+            b"08S01",
             format!(
                 "The writer moved from '{old}' to '{}' during your transaction or while the session held writer-only state; it was rolled back and that state is gone",
                 new.unwrap_or("none")
