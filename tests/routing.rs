@@ -413,3 +413,60 @@ async fn a_hint_counts_in_any_comment_of_the_statement() {
         .unwrap();
     assert_ne!(id, 1);
 }
+
+#[tokio::test]
+async fn change_user_fails_like_the_server_and_releases_locks_before_its_ok() {
+    let lab = lab();
+    let proxy = start_proxy(config()).await;
+    let app = || {
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some("app".into()))
+            .with_pass(Some("app".into()))
+            .with_db_name(Some(DB.into()))
+    };
+    // A wrong password: refused, and the session goes on as before, as
+    // it does directly.
+    for (label, url) in [
+        ("direct", url(&lab.m1, Some(DB))),
+        ("through splitrail", proxy.url(Some(DB))),
+    ] {
+        let mut conn = connect(&url).await;
+        conn.query_drop("SET @kept = 7").await.unwrap();
+        let bad = mysql_async::ChangeUserOpts::default()
+            .with_user(Some("app".into()))
+            .with_pass(Some("wrong".into()));
+        let err = conn.change_user(bad).await.unwrap_err();
+        assert_eq!(server_error_code(&err), Some(1045), "{label}: {err}");
+        let user: Option<String> = conn
+            .query_first("SELECT CURRENT_USER()")
+            .await
+            .unwrap_or_else(|e| panic!("{label}: the session ended: {e}"));
+        assert!(user.is_some_and(|u| u.starts_with("app@")), "{label}");
+    }
+
+    // The old session's named lock is free when the OK arrives (checked
+    // on the writer directly, at once).
+    let mut watcher = direct(&lab.m1).await;
+    let mut held_after_ok = 0;
+    for round in 0..16 {
+        let mut conn = proxy.conn().await;
+        let lock = format!("splitrail_cu_{round}");
+        let got: Option<i64> = conn
+            .query_first(format!("SELECT GET_LOCK('{lock}', 1)"))
+            .await
+            .unwrap();
+        assert_eq!(got, Some(1));
+        conn.change_user(app()).await.unwrap();
+        let free: Option<i64> = watcher
+            .query_first(format!("SELECT IS_FREE_LOCK('{lock}')"))
+            .await
+            .unwrap();
+        if free != Some(1) {
+            held_after_ok += 1;
+        }
+    }
+    assert_eq!(
+        held_after_ok, 0,
+        "locks still held right after the OK of a change of user"
+    );
+}

@@ -250,28 +250,33 @@ impl Pools {
 
     /// Returns a connection that finished its last response cleanly; it is
     /// reset in the background and kept if the pool has room.
-    pub fn checkin(self: &Arc<Self>, mut conn: BackendConn) {
+    /// Gives a connection back: reset (in the background) and idled.
+    pub fn checkin(self: &Arc<Self>, conn: BackendConn) {
         let pools = Arc::clone(self);
+        tokio::spawn(async move { pools.checkin_now(conn).await });
+    }
+
+    /// [`Pools::checkin`], returning once the reset is done: what the
+    /// connection held (locks, temporary tables, a transaction) is gone.
+    pub async fn checkin_now(&self, mut conn: BackendConn) {
         // Unread bytes mean the connection is mid-response (or the server
         // hung up): it can never be reused.
         if conn.is_broken() {
             return;
         }
-        tokio::spawn(async move {
-            // A node that stopped answering must not keep the slot forever.
-            match tokio::time::timeout(pools.connect_timeout, conn.reset()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return,
-            }
-            let node = conn.node;
-            let mut idle = pools.idle[node].lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < pools.max_idle_per_node {
-                idle.push(conn);
-            }
-            drop(idle);
-            // A session queued for a slot may take or evict it.
-            pools.returned[node].notify_one();
-        });
+        // A node that stopped answering must not keep the slot forever.
+        match tokio::time::timeout(self.connect_timeout, conn.reset()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+        let node = conn.node;
+        let mut idle = self.idle[node].lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_idle_per_node {
+            idle.push(conn);
+        }
+        drop(idle);
+        // A session queued for a slot may take or evict it.
+        self.returned[node].notify_one();
     }
 
     pub fn idle_count(&self, node: usize) -> usize {

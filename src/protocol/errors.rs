@@ -134,6 +134,15 @@ impl MySqlError {
     }
 
     /// ER_MALFORMED_PACKET.
+    /// ER_WRONG_VALUE_FOR_VAR.
+    pub fn wrong_value(variable: &str, value: &str) -> Self {
+        Self::new(
+            1231,
+            b"42000",
+            format!("Variable '{variable}' can't be set to the value of '{value}'"),
+        )
+    }
+
     /// ER_NO_SUCH_THREAD: not a session of this instance, nor a thread of
     /// this user on the writer.
     pub fn no_such_thread(id: u64) -> Self {

@@ -46,12 +46,21 @@ impl Session {
             .is_some_and(|u| auth::verify_user(u, &self.scramble, &token));
         // A REQUIRE SSL user cannot be reached over plain TCP by changing
         // user either; refused like a wrong password, as at login.
+        // A failed change of user leaves the session as it was, still
+        // logged in as before (as MariaDB does).
         let Some(user) = user.filter(|u| ok && (self.tls || !u.require_tls)) else {
-            // A server closes the connection after a failed change of user.
             let err = MySqlError::access_denied(&user_name, &self.peer_host, !token.is_empty());
             self.report(seq, &err).await?;
-            return Ok(Next::Close);
+            return Ok(Next::Continue);
         };
+        if let Some(charset) = collation.and_then(unusable_client_charset) {
+            self.report(
+                seq,
+                &MySqlError::wrong_value("character_set_client", charset),
+            )
+            .await?;
+            return Ok(Next::Continue);
+        }
 
         // From now on the session counts against the new user's
         // max_connections, and no longer against the old one's.
@@ -59,13 +68,15 @@ impl Session {
             let Some(slot) = self.ctx.admit_user(&user) else {
                 let err = MySqlError::too_many_user_connections(&user.name);
                 self.report(seq, &err).await?;
-                return Ok(Next::Close);
+                return Ok(Next::Continue);
             };
             self.user_slot = slot;
         }
 
-        for conn in self.backends.drain(..) {
-            self.ctx.pools.checkin(conn);
+        // Reset before the OK: the old user's locks, temporary tables
+        // and open transaction are gone when the client reads it.
+        for conn in std::mem::take(&mut self.backends) {
+            self.ctx.pools.checkin_now(conn).await;
         }
         self.session_writer = None;
         self.last_node = None;
@@ -94,6 +105,18 @@ impl Session {
         self.reply_ok(seq).await?;
         Ok(Next::Continue)
     }
+}
+
+/// A client character set the server's parser cannot take (its charset
+/// name): UCS-2, UTF-16 and UTF-32 encode ASCII with zero bytes. The server
+/// refuses them for COM_CHANGE_USER with 1231.
+fn unusable_client_charset(collation: u8) -> Option<&'static str> {
+    use mysql_common::collations::{Collation, CollationId};
+    let resolved = Collation::resolve(CollationId::from(u16::from(collation)));
+    let charset = resolved.charset();
+    ["ucs2", "utf16", "utf16le", "utf32"]
+        .into_iter()
+        .find(|c| *c == charset)
 }
 
 /// The fields of a COM_CHANGE_USER packet (MySQL "COM_CHANGE_USER", 4.1
@@ -144,6 +167,16 @@ fn split_nul(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parser_charsets_only() {
+        assert_eq!(unusable_client_charset(35), Some("ucs2"));
+        assert_eq!(unusable_client_charset(54), Some("utf16"));
+        assert_eq!(unusable_client_charset(60), Some("utf32"));
+        assert_eq!(unusable_client_charset(45), None, "utf8mb4");
+        assert_eq!(unusable_client_charset(8), None, "latin1");
+        assert_eq!(unusable_client_charset(255), None, "utf8mb4_0900_ai_ci");
+    }
 
     #[test]
     fn parses_a_full_change_user_packet() {
