@@ -537,6 +537,12 @@ pub enum Consistency {
     /// session's next read only once it has applied that GTID (waiting up
     /// to `routing.causal_timeout_ms`), otherwise the writer does.
     Causal,
+    /// Read-your-writes across connections: a replica serves a read only
+    /// once it has applied every write this instance acknowledged to any
+    /// session before the read arrived (the writer's position, read when
+    /// writes happened since; waited for up to `routing.causal_timeout_ms`),
+    /// otherwise the writer does.
+    Global,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

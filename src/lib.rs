@@ -71,6 +71,8 @@ pub struct Context {
     user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// This instance's client sessions by id (for KILL).
     pub sessions: Arc<sessions::Sessions>,
+    /// What `global` read-your-writes knows of the writer's position.
+    pub global_writes: session::consistency::GlobalWrites,
     /// With `[coordination]`: the writer record and marks shared through
     /// etcd with the cluster's other instances.
     pub coordinator: Option<Arc<coordination::Coordinator>>,
@@ -135,6 +137,7 @@ impl Context {
             classifier: router::Classifier::new(CLASSIFIER_CACHE),
             user_connections: Default::default(),
             sessions: Arc::default(),
+            global_writes: Default::default(),
             coordinator,
         })
     }

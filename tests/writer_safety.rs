@@ -610,3 +610,100 @@ async fn a_server_with_autocommit_off_starts_sessions_with_autocommit_off() {
     drop(conn);
     drop(proxy);
 }
+
+/// Starts both replicas' threads again, then waits for the lab.
+struct ResumeReplicas;
+
+impl Drop for ResumeReplicas {
+    fn drop(&mut self) {
+        for node in ["r1", "r2"] {
+            lab_cmd(&["sql", node, "START SLAVE"]);
+        }
+        wait_replication_healthy(Duration::from_secs(60));
+    }
+}
+
+/// Writes a row on one new connection and reads it on another, `rounds`
+/// times; returns (stale reads, reads served by a replica).
+async fn write_then_read_elsewhere(proxy: &Proxy, table: &str, rounds: i64) -> (i64, i64) {
+    let (mut stale, mut on_replica) = (0, 0);
+    for id in 0..rounds {
+        let mut writer = proxy.conn().await;
+        writer
+            .query_drop(format!("INSERT INTO {table} VALUES ({id})"))
+            .await
+            .unwrap();
+        drop(writer);
+        let mut reader = proxy.conn().await;
+        let (n, server): (i64, u32) = reader
+            .query_first(format!(
+                "SELECT COUNT(*), @@server_id FROM {table} WHERE id = {id}"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        stale += i64::from(n == 0);
+        on_replica += i64::from(server >= 3);
+    }
+    (stale, on_replica)
+}
+
+#[tokio::test]
+async fn global_consistency_reads_every_acknowledged_write_on_any_new_connection() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let mut cfg = config();
+    cfg.routing.consistency = splitrail::config::Consistency::Global;
+    cfg.routing.causal_timeout_ms = 100;
+    let proxy = start_proxy(cfg).await;
+    let table = unique("global");
+    let mut setup = proxy.conn().await;
+    setup
+        .query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    wait_everywhere(
+        &[&lab.r1, &lab.r2],
+        &format!("SELECT COUNT(*) FROM {table}"),
+        0,
+    )
+    .await;
+
+    // Replicating normally: fresh reads, mostly from replicas.
+    let rounds = 300;
+    let (stale, on_replica) = write_then_read_elsewhere(&proxy, &table, rounds).await;
+    eprintln!("global, replicating: {stale} of {rounds} new-connection reads stale, {on_replica} served by a replica");
+    assert_eq!(stale, 0);
+
+    // The replicas stop applying: reads that would be stale go to the
+    // writer (after the wait) instead.
+    let _resume = ResumeReplicas;
+    assert!(lab_cmd(&["sql", "r1", "STOP SLAVE SQL_THREAD"]));
+    assert!(lab_cmd(&["sql", "r2", "STOP SLAVE SQL_THREAD"]));
+    let mut more = 0;
+    let mut stale_lagging = 0;
+    for id in rounds..rounds + 30 {
+        let mut writer = proxy.conn().await;
+        writer
+            .query_drop(format!("INSERT INTO {table} VALUES ({id})"))
+            .await
+            .unwrap();
+        drop(writer);
+        let mut reader = proxy.conn().await;
+        let n: i64 = reader
+            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE id = {id}"))
+            .await
+            .unwrap()
+            .unwrap();
+        stale_lagging += i64::from(n == 0);
+        more += 1;
+    }
+    eprintln!(
+        "global, replicas not applying: {stale_lagging} of {more} new-connection reads stale"
+    );
+    assert_eq!(
+        stale_lagging, 0,
+        "new-connection reads missed acknowledged writes"
+    );
+    drop(setup);
+}

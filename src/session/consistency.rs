@@ -5,10 +5,77 @@
 //!   a replica serves the next read only after it has applied that GTID
 //!   (waited for once per replica connection, bounded by
 //!   `causal_timeout_ms`), otherwise the read goes to the writer.
+//! - `global`: the same wait, for the writer's position as of the read:
+//!   every write any session of this instance had acknowledged is on the
+//!   replica (a PHP request's POST on one connection, its redirected GET on
+//!   the next). See [`GlobalWrites`].
 
 use super::Session;
 use crate::config::Consistency;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// This instance's statements on writers for `global` sessions, so that a
+/// read knows whether the writer's position it last read still covers
+/// every write acknowledged since.
+///
+/// A write's OK reaches its client only after the write committed, and
+/// after `started` counted it. A position read while no such statement was
+/// in flight (`started == finished`) covers every one acknowledged so far;
+/// it stays good for later reads while `started` has not moved. Otherwise
+/// a read asks the writer again (a statement in flight may be
+/// acknowledged any moment; one acknowledged after the read arrived need
+/// not be visible to it).
+#[derive(Debug, Default)]
+pub struct GlobalWrites {
+    started: AtomicU64,
+    finished: AtomicU64,
+    /// `started` when the cached position was read with nothing in
+    /// flight, and that position.
+    known: Mutex<Option<(u64, String)>>,
+}
+
+/// A statement of a `global` session running on the writer.
+pub struct OnWriter<'a>(&'a GlobalWrites);
+
+impl Drop for OnWriter<'_> {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl GlobalWrites {
+    pub fn start(&self) -> OnWriter<'_> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        OnWriter(self)
+    }
+
+    /// The cached position, if it still covers every acknowledged write.
+    fn cached(&self) -> Option<String> {
+        let started = self.started.load(Ordering::SeqCst);
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known
+            .as_ref()
+            .filter(|(at, _)| *at == started)
+            .map(|(_, pos)| pos.clone())
+    }
+
+    /// (`started`, whether nothing was in flight) before reading the
+    /// writer's position.
+    fn snapshot(&self) -> (u64, bool) {
+        let finished = self.finished.load(Ordering::SeqCst);
+        let started = self.started.load(Ordering::SeqCst);
+        (started, started == finished)
+    }
+
+    fn remember(&self, started: u64, position: &str) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.as_ref().is_none_or(|(at, _)| *at < started) {
+            *known = Some((started, position.to_string()));
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct ReadYourWrites {
@@ -51,6 +118,14 @@ impl Flavor {
         }
     }
 
+    /// Everything the writer has committed (every domain).
+    fn writer_position_query(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "SELECT @@global.gtid_binlog_pos",
+            Flavor::MySql => "SELECT @@global.gtid_executed",
+        }
+    }
+
     fn wait_query(self, position: &str, timeout: Duration) -> String {
         let position = position.replace('\'', "");
         let secs = timeout.as_secs_f64();
@@ -81,6 +156,34 @@ impl Session {
             Consistency::None => {}
             Consistency::Window => self.rw.last_write = Some(Instant::now()),
             Consistency::Causal => self.rw.position_stale = true,
+            // Reads ask the writer's position instead (see GlobalWrites).
+            Consistency::Global => {}
+        }
+    }
+
+    /// `global`: the writer's position as of now, covering every write
+    /// acknowledged to any session (see [`GlobalWrites`]); `None` when it
+    /// cannot be read.
+    async fn global_position(&mut self) -> Option<String> {
+        let writes = &self.ctx.global_writes;
+        if let Some(position) = writes.cached() {
+            return Some(position);
+        }
+        let (started, quiet) = writes.snapshot();
+        let i = self.writer_conn().await.ok()?;
+        let query = self.flavor().writer_position_query();
+        match self.backends[i].query_scalar(query).await {
+            Ok(position) => {
+                let position = position.unwrap_or_default();
+                if quiet {
+                    self.ctx.global_writes.remember(started, &position);
+                }
+                Some(position)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the writer's GTID position");
+                None
+            }
         }
     }
 
@@ -120,23 +223,32 @@ impl Session {
         self.rw.last_write.is_none_or(|at| at.elapsed() >= window)
     }
 
-    /// Causal mode: makes sure replica connection `i` has applied the
-    /// session's last write. False when it did not within the timeout (the
+    /// Causal and global modes: makes sure replica connection `i` has
+    /// applied the session's last write (causal) or every write
+    /// acknowledged so far (global); its index then (asking the writer may
+    /// have moved it), or `None` when it did not within the timeout (the
     /// read then goes to the writer).
-    pub(super) async fn caught_up(&mut self, i: usize) -> bool {
+    pub(super) async fn caught_up(&mut self, i: usize) -> Option<usize> {
         // Reduced-functionality mode: with no writer, the replicas are the
         // only data there is; reads are served rather than refused.
         if self.ctx.topology.load().writer().is_none() {
-            return true;
+            return Some(i);
         }
-        if self.rw.position_stale && !self.refresh_position().await {
-            return false;
-        }
-        let Some(position) = self.rw.pending.clone() else {
-            return true;
+        let replica = self.backends[i].node;
+        let position = if self.rw.policy == Consistency::Global {
+            Some(self.global_position().await?)
+        } else {
+            if self.rw.position_stale && !self.refresh_position().await {
+                return None;
+            }
+            self.rw.pending.clone()
+        };
+        let i = self.held(replica)?;
+        let Some(position) = position.filter(|p| !p.is_empty()) else {
+            return Some(i);
         };
         if self.backends[i].caught_up_to.as_deref() == Some(position.as_str()) {
-            return true;
+            return Some(i);
         }
         let timeout = Duration::from_millis(self.ctx.config.routing.causal_timeout_ms);
         let query = self.flavor().wait_query(&position, timeout);
@@ -146,7 +258,7 @@ impl Session {
         if reached {
             self.backends[i].caught_up_to = Some(position);
         }
-        reached
+        reached.then_some(i)
     }
 }
 

@@ -26,7 +26,7 @@ use std::io;
 use std::sync::Arc;
 
 mod change_user;
-mod consistency;
+pub mod consistency;
 mod kill;
 // Public for the fuzz targets (fuzz/fuzz_targets/stmt_execute.rs).
 pub mod prepared;
@@ -959,7 +959,7 @@ impl Session {
             match self.conn_for(choice.node).await {
                 Ok(i) => {
                     self.replica = Some(choice);
-                    return self.caught_up(i).await.then_some(i);
+                    return self.caught_up(i).await;
                 }
                 Err(_) => tried.push(choice.node),
             }
@@ -1146,6 +1146,11 @@ impl Session {
         let node = self.backends[i].node;
         let deprecate_eof = self.backends[i].deprecate_eof();
         let started = std::time::Instant::now();
+        // `global` read-your-writes counts what runs on the writer.
+        let global = (self.rw.policy == crate::config::Consistency::Global
+            && Some(node) == self.session_writer)
+            .then(|| Arc::clone(&self.ctx));
+        let _on_writer = global.as_ref().map(|ctx| ctx.global_writes.start());
         let handle = &self.registration.handle;
         handle.set_running(Some(crate::sessions::Running {
             node,
