@@ -17,7 +17,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::HandshakeResponse;
 use mysql_common::proto::MySerialize;
@@ -77,6 +77,7 @@ fn fixture() -> &'static Fixture {
                 caps: CapabilityFlags::all() - CapabilityFlags::CLIENT_LONG_PASSWORD,
                 mariadb_caps: MariadbCapabilities::all(),
                 collation: 45,
+                status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
             },
         }
     })
