@@ -583,20 +583,11 @@ async fn instances_racing_to_move_the_writer_change_the_epoch_once() {
     );
 }
 
-/// Puts the lab's replicas back on m1 whatever happens.
-struct ReplicasBackOnM1;
-
-impl Drop for ReplicasBackOnM1 {
-    fn drop(&mut self) {
-        support::faults::replicas_back_on_m1(support::faults::port_of(&lab().m1));
-    }
-}
-
 #[tokio::test]
 async fn repoint_replicas_moves_the_replicas_of_a_killed_writer_to_the_new_one() {
     let _serial = exclusive().await;
     let _restore = RestoreLab;
-    let _back = ReplicasBackOnM1;
+    let _back = support::faults::ReplicasBackOnM1;
     let lab = lab();
     let cluster = unique("repoint");
     let proxies = three_instances(&cluster, |_, cfg| {

@@ -279,15 +279,7 @@ async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
 
     // --force promotes even with errant transactions. (The switchover
     // fenced m1; a single instance lifts the fence 250 ms later.)
-    wait_for("m1 writable again", Duration::from_secs(5), || async {
-        let ro: Option<i64> = direct(&lab.m1)
-            .await
-            .query_first("SELECT @@read_only")
-            .await
-            .unwrap();
-        ro == Some(0)
-    })
-    .await;
+    wait_writable(&lab.m1).await;
     assert!(lab_cmd(&["sql", "m2", "STOP SLAVE"]));
     let resume_m2 = ResumeReplication("m2");
     let mut m1 = direct(&lab.m1).await;
@@ -314,6 +306,20 @@ async fn promote_refuses_a_master_with_transactions_the_writer_lacks() {
     drop(resume_m2);
     wait_everywhere(&[&lab.m2], &format!("SELECT COUNT(*) FROM {table}"), 4).await;
     m1.query_drop(format!("DROP TABLE {table}")).await.unwrap();
+}
+
+/// Waits until the server at `addr` is `read_only=OFF` (a single
+/// instance lifts a switchover's fence shortly after the move).
+async fn wait_writable(addr: &str) {
+    wait_for("writable again", Duration::from_secs(5), || async {
+        let ro: Option<i64> = direct(addr)
+            .await
+            .query_first("SELECT @@read_only")
+            .await
+            .unwrap();
+        ro == Some(0)
+    })
+    .await;
 }
 
 /// Leaves both masters writable whatever happens (a failed switchover
@@ -424,34 +430,17 @@ async fn promote_waits_for_a_lagging_target_and_undoes_the_fence_on_timeout() {
     )
     .await;
     // Single instance: the old writer becomes a writable standby again.
-    wait_for("m1 writable again", Duration::from_secs(5), || async {
-        let ro: Option<i64> = direct(&lab.m1)
-            .await
-            .query_first("SELECT @@read_only")
-            .await
-            .unwrap();
-        ro == Some(0)
-    })
-    .await;
+    wait_writable(&lab.m1).await;
     fresh
         .query_drop(format!("DROP TABLE {table}"))
         .await
         .unwrap();
 }
 
-/// Restarts m1 and puts the replicas back on it whatever happens.
-struct ReplicasBackOnM1;
-
-impl Drop for ReplicasBackOnM1 {
-    fn drop(&mut self) {
-        support::faults::replicas_back_on_m1(port_of(&lab().m1));
-    }
-}
-
 #[tokio::test]
 async fn a_single_instance_repoints_the_replicas_of_a_killed_writer() {
     let _serial = exclusive().await;
-    let _back = ReplicasBackOnM1;
+    let _back = support::faults::ReplicasBackOnM1;
     let mut cfg = config();
     cfg.failover.repoint_replicas = true;
     let proxy = start_proxy(cfg).await;

@@ -187,3 +187,13 @@ impl Rules {
         self
     }
 }
+
+/// Restarts m1 and puts the replicas back on it whatever happens (after a
+/// test that re-pointed them).
+pub struct ReplicasBackOnM1;
+
+impl Drop for ReplicasBackOnM1 {
+    fn drop(&mut self) {
+        replicas_back_on_m1(port_of(&super::lab().m1));
+    }
+}
