@@ -76,6 +76,17 @@ pub struct Context {
     /// With `[coordination]`: the writer record and marks shared through
     /// etcd with the cluster's other instances.
     pub coordinator: Option<Arc<coordination::Coordinator>>,
+    /// The writer's global `wait_timeout` and `interactive_timeout`, read
+    /// at start-up with the monitor login: a session's idle limit, as on
+    /// the server (unset: `proxy.client_idle_timeout_ms` only).
+    pub server_timeouts: std::sync::OnceLock<ServerTimeouts>,
+}
+
+/// The idle limits a server gives new sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTimeouts {
+    pub wait: Duration,
+    pub interactive: Duration,
 }
 
 impl Context {
@@ -139,6 +150,7 @@ impl Context {
             sessions: Arc::default(),
             global_writes: Default::default(),
             coordinator,
+            server_timeouts: std::sync::OnceLock::new(),
         })
     }
 
@@ -259,6 +271,7 @@ impl Server {
                 break;
             }
         }
+        read_server_timeouts(&ctx).await;
         if ctx.pools.greeting().is_none() {
             tracing::warn!(
                 version = %ctx.config.proxy.fallback_server_version,
@@ -456,6 +469,44 @@ async fn keep_state(ctx: Arc<Context>) {
             }
             ctx.state_file.save(&now);
             saved = now;
+        }
+    }
+}
+
+/// Reads the first master's global `wait_timeout` / `interactive_timeout`
+/// with the monitor login (a session's idle limit, as the server would
+/// apply it). Without a monitor login, or when no master answers, the
+/// limit is `proxy.client_idle_timeout_ms` alone.
+async fn read_server_timeouts(ctx: &Context) {
+    use mysql_async::prelude::Queryable;
+    if !ctx.config.monitor.enabled() {
+        return;
+    }
+    let timeout = ctx.config.proxy.connect_timeout();
+    let snap = ctx.topology.load();
+    let masters: Vec<topology::Node> = snap
+        .nodes
+        .iter()
+        .filter(|n| n.role == config::Role::Master)
+        .cloned()
+        .collect();
+    drop(snap);
+    for node in masters {
+        let read = async {
+            let mut conn =
+                monitor::connect(&node, &ctx.config.monitor, &ctx.config.backend_tls).await?;
+            let row: Option<(u64, u64)> = conn
+                .query_first("SELECT @@global.wait_timeout, @@global.interactive_timeout")
+                .await?;
+            let _ = conn.disconnect().await;
+            Ok::<_, mysql_async::Error>(row)
+        };
+        if let Ok(Ok(Some((wait, interactive)))) = tokio::time::timeout(timeout, read).await {
+            let _ = ctx.server_timeouts.set(ServerTimeouts {
+                wait: Duration::from_secs(wait),
+                interactive: Duration::from_secs(interactive),
+            });
+            return;
         }
     }
 }

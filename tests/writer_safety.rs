@@ -696,3 +696,46 @@ async fn global_consistency_reads_every_acknowledged_write_on_any_new_connection
     );
     drop(setup);
 }
+
+/// Puts m1's global wait_timeout back whatever happens.
+struct GlobalWaitTimeout(i64);
+
+impl Drop for GlobalWaitTimeout {
+    fn drop(&mut self) {
+        let sql = format!("SET GLOBAL wait_timeout = {}", self.0);
+        lab_cmd(&["sql", "m1", &sql]);
+    }
+}
+
+#[tokio::test]
+async fn the_servers_global_wait_timeout_closes_idle_clients_as_directly() {
+    let _serial = exclusive().await;
+    let lab = lab();
+    let before: i64 = direct(&lab.m1)
+        .await
+        .query_first("SELECT @@global.wait_timeout")
+        .await
+        .unwrap()
+        .unwrap();
+    let _restore = GlobalWaitTimeout(before);
+    assert!(lab_cmd(&["sql", "m1", "SET GLOBAL wait_timeout = 2"]));
+    // Read when splitrail starts.
+    let proxy = start_proxy(config()).await;
+    for (label, url) in [
+        ("direct", url(&lab.m1, Some(DB))),
+        ("through splitrail", proxy.url(Some(DB))),
+    ] {
+        let mut c = connect(&url).await;
+        c.query_drop("SELECT 1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert!(
+            c.query_drop("SELECT 1").await.is_err(),
+            "{label}: an idle session outlived the server's wait_timeout"
+        );
+    }
+    // A session that sets a longer one keeps it.
+    let mut c = proxy.conn().await;
+    c.query_drop("SET wait_timeout = 60").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    c.query_drop("SELECT 1").await.unwrap();
+}

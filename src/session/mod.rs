@@ -209,7 +209,20 @@ impl Session {
     /// or the session's own `wait_timeout` when it set a shorter one.
     pub fn idle_limit(&self) -> Option<std::time::Duration> {
         let configured = self.ctx.config.proxy.client_idle_timeout();
-        match (configured, self.state.wait_timeout) {
+        // Until the session sets its own: the server's global value, as
+        // the server gives a new session (interactive clients get
+        // interactive_timeout).
+        let server = self.ctx.server_timeouts.get().map(|t| {
+            if self
+                .client_caps
+                .contains(CapabilityFlags::CLIENT_INTERACTIVE)
+            {
+                t.interactive
+            } else {
+                t.wait
+            }
+        });
+        match (configured, self.state.wait_timeout.or(server)) {
             (Some(c), Some(w)) => Some(c.min(w)),
             (c, w) => c.or(w),
         }
