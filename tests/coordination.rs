@@ -382,6 +382,17 @@ async fn an_instance_cut_off_from_the_writer_refuses_writes_and_the_majority_kee
         "{err}"
     );
     drop(a);
+    // Its /health says so (503, for a load balancer's check); the
+    // others' say ok.
+    let (code, body) = admin(&proxies[0], "GET", "/health", None).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("\"writer_unreachable\"") && body.contains("\"read-only\""),
+        "{body}"
+    );
+    let (code, body) = admin(&proxies[1], "GET", "/health", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"ok\""), "{body}");
     cut.heal();
     wait_for("a writes to m1 again", Duration::from_secs(15), || async {
         let Ok(mut c) =

@@ -140,10 +140,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// 200 while statements can be served: a writer exists, or at least one
-/// replica is usable (reduced-functionality mode still serves reads).
+/// replica is usable (reduced-functionality mode still serves reads). With
+/// coordination, 503 on an instance that cannot reach the cluster's writer
+/// (its writes get 1290 while the other instances' succeed): a load
+/// balancer or keepalived check then sends clients to another instance.
 async fn health(State(ctx): State<Arc<Context>>) -> Response {
     let snap = ctx.topology.load();
-    let writer = snap.writer().map(|w| snap.node(w).name.clone());
+    let writer_id = snap.writer();
+    let writer = writer_id.map(|w| snap.node(w).name.clone());
+    let writer_reachable = writer_id.is_some_and(|w| snap.is_healthy(w));
     let healthy_replicas = snap
         .nodes
         .iter()
@@ -159,10 +164,15 @@ async fn health(State(ctx): State<Arc<Context>>) -> Response {
                 .map(|a| a.describe(&n.name))
         })
         .collect();
-    let status = match (writer.is_some(), second_writers.is_empty()) {
-        (_, false) => "second_writer",
-        (true, true) => "ok",
-        (false, true) => "no_writer",
+    let status = match (
+        writer.is_some(),
+        writer_reachable,
+        second_writers.is_empty(),
+    ) {
+        (_, _, false) => "second_writer",
+        (false, _, true) => "no_writer",
+        (true, false, true) => "writer_unreachable",
+        (true, true, true) => "ok",
     };
     let coordination = ctx.coordinator.as_ref().map(|c| c.status());
     let body = serde_json::json!({
@@ -171,10 +181,11 @@ async fn health(State(ctx): State<Arc<Context>>) -> Response {
         "status": status,
         "writer": writer,
         "healthy_replicas": healthy_replicas,
-        "mode": if writer.is_some() { "read-write" } else { "read-only" },
+        "mode": if writer_reachable { "read-write" } else { "read-only" },
         "second_writer": second_writers,
     });
-    let status = if writer.is_some() || healthy_replicas > 0 {
+    let cut_off = ctx.coordinator.is_some() && writer.is_some() && !writer_reachable;
+    let status = if !cut_off && (writer.is_some() || healthy_replicas > 0) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
