@@ -50,11 +50,20 @@ pub async fn is_read_only(
     bounded(work).await
 }
 
+/// Runs `work` (statements splitrail sends with the monitor login) within
+/// `limit`; an error or the timeout as one line of text.
+pub(crate) async fn bounded_by<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {limit:?}")),
+    }
+}
+
 async fn bounded<T>(
     work: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
 ) -> Result<T, String> {
-    match tokio::time::timeout(FENCE_TIMEOUT, work).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {FENCE_TIMEOUT:?}")),
-    }
+    bounded_by(FENCE_TIMEOUT, work).await
 }

@@ -106,8 +106,5 @@ async fn repoint(ctx: &Context, replica: &Node, to: &Node) -> Result<(), String>
         conn.disconnect().await?;
         Ok::<(), mysql_async::Error>(())
     };
-    match tokio::time::timeout(REPOINT_TIMEOUT, work).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {REPOINT_TIMEOUT:?}")),
-    }
+    crate::fence::bounded_by(REPOINT_TIMEOUT, work).await
 }

@@ -256,20 +256,35 @@ enum Wait {
     Behind(Vec<Behind>),
 }
 
-/// Polls `target` until it has applied every transaction of `wanted`.
+/// Polls `target` until it has applied every transaction of `wanted`,
+/// on one monitor connection for the whole wait.
 async fn caught_up(ctx: &Context, target: &Node, wanted: &GtidSet) -> Result<(), Wait> {
     let deadline = Instant::now() + ctx.config.failover.switchover_timeout();
-    loop {
-        let have = applied(ctx, target).await.map_err(Wait::Unreadable)?;
+    let (monitor, tls) = (&ctx.config.monitor, &ctx.config.backend_tls);
+    let mut conn = fence::bounded_by(
+        fence::FENCE_TIMEOUT,
+        crate::monitor::connect(target, monitor, tls),
+    )
+    .await
+    .map_err(Wait::Unreadable)?;
+    let result = loop {
+        let have = fence::bounded_by(
+            fence::FENCE_TIMEOUT,
+            crate::monitor::applied_gtids(&mut conn),
+        )
+        .await
+        .map_err(Wait::Unreadable)?;
         let behind = wanted.lacking(&have);
         if behind.is_empty() {
-            return Ok(());
+            break Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(Wait::Behind(behind));
+            break Err(Wait::Behind(behind));
         }
         tokio::time::sleep(POLL).await;
-    }
+    };
+    let _ = conn.disconnect().await;
+    result
 }
 
 /// A node's applied GTID set, through a monitor connection.
@@ -281,10 +296,7 @@ async fn applied(ctx: &Context, node: &Node) -> Result<GtidSet, String> {
         let _ = conn.disconnect().await;
         Ok::<_, mysql_async::Error>(set)
     };
-    match tokio::time::timeout(fence::FENCE_TIMEOUT, work).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {:?}", fence::FENCE_TIMEOUT)),
-    }
+    fence::bounded_by(fence::FENCE_TIMEOUT, work).await
 }
 
 fn list(behind: &[Behind]) -> String {
