@@ -197,7 +197,6 @@ pub struct SwitchoverGuard<'a>(&'a Topology);
 impl Drop for SwitchoverGuard<'_> {
     fn drop(&mut self) {
         self.0.update(|snap| snap.switching_from = None);
-        self.0.switchover_running.store(false, Ordering::Release);
     }
 }
 
@@ -388,8 +387,6 @@ pub struct Topology {
     retry_down_after: Duration,
     /// Two masters reported the same own GTID stream (logged once).
     stream_clash_warned: AtomicBool,
-    /// A switchover is running (one at a time; see `begin_switchover`).
-    switchover_running: AtomicBool,
 }
 
 impl Topology {
@@ -433,7 +430,6 @@ impl Topology {
             next_read: AtomicUsize::new(0),
             retry_down_after: config.proxy.retry_down_after(),
             stream_clash_warned: AtomicBool::new(false),
-            switchover_running: AtomicBool::new(false),
         }
     }
 
@@ -683,19 +679,23 @@ impl Topology {
     /// guard is dropped: its read-only state does not move the writer
     /// meanwhile. One at a time.
     pub fn begin_switchover(&self, from: NodeId) -> Result<SwitchoverGuard<'_>, TopologyError> {
-        if self
-            .switchover_running
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            let snap = self.current.load();
-            let busy = snap
-                .switching_from
-                .map_or("the writer".into(), |w| snap.node(w).name.clone());
-            return Err(TopologyError::SwitchoverInProgress(busy));
+        // A compare-and-swap on the snapshot itself: `switching_from` is
+        // both what the monitor reads and what makes a second switchover
+        // wait.
+        loop {
+            let current = self.current.load_full();
+            if let Some(busy) = current.switching_from {
+                return Err(TopologyError::SwitchoverInProgress(
+                    current.node(busy).name.clone(),
+                ));
+            }
+            let mut next = Snapshot::clone(&current);
+            next.switching_from = Some(from);
+            let before = self.current.compare_and_swap(&current, Arc::new(next));
+            if Arc::ptr_eq(&before, &current) {
+                return Ok(SwitchoverGuard(self));
+            }
         }
-        self.update(|snap| snap.switching_from = Some(from));
-        Ok(SwitchoverGuard(self))
     }
 
     /// Why `name` cannot become the writer, if it cannot.
@@ -1144,6 +1144,18 @@ mod tests {
             gtids: Some(set),
             ..up()
         }
+    }
+
+    #[test]
+    fn one_switchover_at_a_time() {
+        let t = topology(60_000);
+        let first = t.begin_switchover(0).unwrap();
+        assert_eq!(
+            t.begin_switchover(0).err(),
+            Some(TopologyError::SwitchoverInProgress("m1".into()))
+        );
+        drop(first);
+        assert!(t.begin_switchover(0).is_ok());
     }
 
     #[test]
