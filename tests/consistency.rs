@@ -51,18 +51,8 @@ async fn insert_then_read(proxy: &Proxy, table: &str, rounds: i64) -> (usize, us
 }
 
 async fn table(proxy: &Proxy) -> String {
-    let lab = lab();
     let table = unique("ryw");
-    let mut conn = proxy.conn().await;
-    conn.query_drop(format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY)"))
-        .await
-        .unwrap();
-    wait_everywhere(
-        &[&lab.r1, &lab.r2],
-        &format!("SELECT COUNT(*) FROM {table}"),
-        0,
-    )
-    .await;
+    create_on_replicas(proxy, &table, "id BIGINT PRIMARY KEY").await;
     table
 }
 

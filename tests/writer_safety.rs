@@ -475,16 +475,7 @@ async fn heartbeat_lag_sees_a_replica_cut_from_its_source_that_seconds_behind_ma
     cfg.monitor.max_replica_lag_s = 1;
     let proxy = start_proxy(cfg).await;
     let table = unique("beat");
-    let mut conn = proxy.conn().await;
-    conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
-        .await
-        .unwrap();
-    wait_everywhere(
-        &[&lab.r1, &lab.r2],
-        &format!("SELECT COUNT(*) FROM {table}"),
-        0,
-    )
-    .await;
+    let mut conn = create_on_replicas(&proxy, &table, "id INT PRIMARY KEY").await;
     wait_for(
         "the heartbeat reaches r1",
         Duration::from_secs(5),
@@ -640,23 +631,12 @@ async fn write_then_read_elsewhere(proxy: &Proxy, table: &str, rounds: i64) -> (
 #[tokio::test]
 async fn global_consistency_reads_every_acknowledged_write_on_any_new_connection() {
     let _serial = exclusive().await;
-    let lab = lab();
     let mut cfg = config();
     cfg.routing.consistency = splitrail::config::Consistency::Global;
     cfg.routing.causal_timeout_ms = 100;
     let proxy = start_proxy(cfg).await;
     let table = unique("global");
-    let mut setup = proxy.conn().await;
-    setup
-        .query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY)"))
-        .await
-        .unwrap();
-    wait_everywhere(
-        &[&lab.r1, &lab.r2],
-        &format!("SELECT COUNT(*) FROM {table}"),
-        0,
-    )
-    .await;
+    let setup = create_on_replicas(&proxy, &table, "id INT PRIMARY KEY").await;
 
     // Replicating normally: fresh reads, mostly from replicas.
     let rounds = 300;

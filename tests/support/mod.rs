@@ -238,6 +238,23 @@ pub async fn server_id(conn: &mut Conn) -> u32 {
         .unwrap()
 }
 
+/// Creates `table` (`columns`, as in CREATE TABLE) through `proxy` and
+/// waits until both replicas have it; returns the connection that made it.
+pub async fn create_on_replicas(proxy: &Proxy, table: &str, columns: &str) -> Conn {
+    let lab = lab();
+    let mut conn = proxy.conn().await;
+    conn.query_drop(format!("CREATE TABLE {table} ({columns})"))
+        .await
+        .unwrap();
+    wait_everywhere(
+        &[&lab.r1, &lab.r2],
+        &format!("SELECT COUNT(*) FROM {table}"),
+        0,
+    )
+    .await;
+    conn
+}
+
 /// Waits until `sql` returns `expected` on every node in `addrs`.
 /// The sum of the `/metrics` samples whose line starts with `prefix`
 /// (a metric name and the start of its labels); 0 when there is none.
