@@ -35,6 +35,8 @@ pub struct Config {
     #[serde(default)]
     pub failover: FailoverConfig,
     #[serde(default)]
+    pub accounts: AccountsConfig,
+    #[serde(default)]
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
@@ -262,6 +264,59 @@ pub struct MonitorConfig {
     pub heartbeat: bool,
 }
 
+/// Logins read from the servers' account tables, as MaxScale does, so a
+/// user created with `CREATE USER` logs in through splitrail without a
+/// config change. `[[users]]` entries override loaded accounts of the same
+/// name.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Load accounts from the writer (`mysql.global_priv` on MariaDB,
+    /// `mysql.user` on MySQL).
+    pub from_backend: bool,
+    /// Login that reads the account tables (needs only SELECT on
+    /// `mysql.global_priv`, or on `mysql.user`). Empty: the monitor's.
+    pub user: String,
+    pub password: String,
+    /// Time between two loads; an unknown user or a wrong password also
+    /// triggers one at once (at most two a second).
+    pub refresh_s: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            from_backend: false,
+            user: String::new(),
+            password: String::new(),
+            refresh_s: 60,
+        }
+    }
+}
+
+impl std::fmt::Debug for AccountsConfig {
+    // The password never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountsConfig")
+            .field("from_backend", &self.from_backend)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("refresh_s", &self.refresh_s)
+            .finish()
+    }
+}
+
+impl AccountsConfig {
+    /// The login the loader uses: this section's, else the monitor's.
+    pub fn login<'a>(&'a self, monitor: &'a MonitorConfig) -> (&'a str, &'a str) {
+        if self.user.is_empty() {
+            (&monitor.user, &monitor.password)
+        } else {
+            (&self.user, &self.password)
+        }
+    }
+}
+
 /// Several splitrail instances of one cluster agreeing on the writer
 /// through etcd v3 (see docs/architecture.md, "Coordination"). Without
 /// endpoints, a single instance decides alone (and keeps its state file).
@@ -456,8 +511,9 @@ pub struct UserConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password_file: String,
     /// Check clients against this MySQL native hash (`*` + 40 hex digits,
-    /// as in `mysql.user`) rather than against the password; backend logins
-    /// then take the password from `password_env` or `password_file`.
+    /// as in `mysql.user`) rather than against the password. Backend logins
+    /// use `password` (or `password_env`/`password_file`) when given, else
+    /// what the client's proof reveals (SHA1 of its password).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password_hash: String,
     /// Overrides `routing.consistency` for this user.
@@ -506,19 +562,13 @@ impl UserConfig {
             })?;
             self.password = text.lines().next().unwrap_or_default().to_string();
         }
-        if !self.password_hash.is_empty() {
-            if crate::frontend::auth::parse_native_hash(&self.password_hash).is_none() {
-                return Err(format!(
-                    "user {}: password_hash must be '*' followed by 40 hex digits",
-                    self.name
-                ));
-            }
-            if self.password.is_empty() {
-                return Err(format!(
-                    "user {}: with password_hash, give password_env or password_file for backend logins",
-                    self.name
-                ));
-            }
+        if !self.password_hash.is_empty()
+            && crate::frontend::auth::parse_native_hash(&self.password_hash).is_none()
+        {
+            return Err(format!(
+                "user {}: password_hash must be '*' followed by 40 hex digits",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -649,8 +699,20 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
-        if self.users.is_empty() {
-            return invalid("at least one [[users]] entry is required".into());
+        if self.users.is_empty() && !self.accounts.from_backend {
+            return invalid(
+                "at least one [[users]] entry is required (or accounts.from_backend = true)".into(),
+            );
+        }
+        if self.accounts.from_backend {
+            if self.accounts.login(&self.monitor).0.is_empty() {
+                return invalid(
+                    "accounts.from_backend needs accounts.user or a [monitor] user".into(),
+                );
+            }
+            if self.accounts.refresh_s == 0 {
+                return invalid("accounts.refresh_s must be > 0".into());
+            }
         }
         if !self.nodes.iter().any(|n| n.role == Role::Master) {
             return invalid("at least one node with role = \"master\" is required".into());
@@ -862,13 +924,11 @@ mod tests {
         // app/app's hash, as in mysql.user.
         let hashed = "password_hash = \"*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3\"\npassword_env = \"SPLITRAIL_TEST_PW\"";
         assert!(Config::from_toml(&base(hashed)).is_ok());
-        assert!(
-            Config::from_toml(&base(
-                "password_hash = \"*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3\""
-            ))
-            .is_err(),
-            "no backend password"
-        );
+        // Without a backend password, backend logins reuse the client's proof.
+        assert!(Config::from_toml(&base(
+            "password_hash = \"*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3\""
+        ))
+        .is_ok());
         assert!(Config::from_toml(&base("password_hash = \"nothex\"\npassword = \"x\"")).is_err());
         assert!(Config::from_toml(&base(
             "password = \"a\"\npassword_env = \"SPLITRAIL_TEST_PW\""

@@ -7,19 +7,18 @@
 use crate::config::{Config, Role};
 
 /// One thing splitrail may do with the monitor login, and the privileges
-/// (any one of them, on `*.*` or on `splitrail.*` where `db` allows) that
-/// let it.
+/// (any one of them, on `*.*` or on one of `also_on`) that let it.
 struct Need {
     what: &'static str,
     any_of: &'static [&'static str],
-    /// Also enough when granted on `splitrail`.*.
-    on_splitrail_db: bool,
+    /// Narrower scopes, as `SHOW GRANTS` writes them, that are enough too.
+    also_on: &'static [&'static str],
 }
 
 const FENCE: Need = Need {
     what: "SET GLOBAL read_only (failover.fence; node promote)",
     any_of: &["SUPER", "READ_ONLY ADMIN", "SYSTEM_VARIABLES_ADMIN"],
-    on_splitrail_db: false,
+    also_on: &[],
 };
 const REPOINT: Need = Need {
     what: "CHANGE MASTER (failover.repoint_replicas)",
@@ -28,12 +27,17 @@ const REPOINT: Need = Need {
         "REPLICATION SLAVE ADMIN",
         "REPLICATION_SLAVE_ADMIN",
     ],
-    on_splitrail_db: false,
+    also_on: &[],
 };
 const HEARTBEAT_WRITE: Need = Need {
     what: "INSERT and UPDATE on splitrail.heartbeat (monitor.heartbeat)",
     any_of: &["INSERT"],
-    on_splitrail_db: true,
+    also_on: &["`splitrail`.*"],
+};
+const READ_ACCOUNTS: Need = Need {
+    what: "SELECT on mysql.global_priv (accounts.from_backend)",
+    any_of: &["SELECT"],
+    also_on: &["`mysql`.*", "`mysql`.`global_priv`", "`mysql`.`user`"],
 };
 
 /// What the login may lack on a node of `role`, given what `config`
@@ -47,6 +51,10 @@ pub fn missing(config: &Config, role: Role, grants: &[String]) -> Vec<&'static s
             }
             if config.monitor.heartbeat {
                 needs.push(&HEARTBEAT_WRITE);
+            }
+            // Checked only when the loader uses the monitor's login.
+            if config.accounts.from_backend && config.accounts.user.is_empty() {
+                needs.push(&READ_ACCOUNTS);
             }
         }
         Role::Replica => {
@@ -67,7 +75,7 @@ fn held(need: &Need, grants: &[String]) -> bool {
         let Some((privileges, on)) = parse(line) else {
             return false;
         };
-        let scope_ok = on == "*.*" || (need.on_splitrail_db && on == "`splitrail`.*");
+        let scope_ok = on == "*.*" || need.also_on.contains(&on);
         scope_ok
             && privileges
                 .iter()
@@ -100,10 +108,16 @@ mod tests {
         let mut config = Config::embedded_default();
         config.monitor.heartbeat = true;
         config.failover.repoint_replicas = true;
-        let lab = lines(&[
+        config.accounts.from_backend = true;
+        let mut lab = lines(&[
             "GRANT PROCESS, REPLICATION CLIENT, READ_ONLY ADMIN, SLAVE MONITOR, REPLICATION SLAVE ADMIN ON *.* TO `monitor`@`%` IDENTIFIED BY PASSWORD '*XYZ'",
             "GRANT SELECT, INSERT, UPDATE, CREATE ON `splitrail`.* TO `monitor`@`%`",
         ]);
+        assert_eq!(
+            missing(&config, Role::Master, &lab),
+            vec![READ_ACCOUNTS.what]
+        );
+        lab.push("GRANT SELECT ON `mysql`.`global_priv` TO `monitor`@`%`".into());
         assert!(missing(&config, Role::Master, &lab).is_empty());
         assert!(missing(&config, Role::Replica, &lab).is_empty());
     }

@@ -14,6 +14,7 @@
 //! [`Server::bind`] + [`Server::run`] is the whole proxy; `main.rs` only
 //! parses the command line.
 
+pub mod accounts;
 pub mod admin;
 pub mod backend;
 pub mod cli;
@@ -57,6 +58,8 @@ pub struct Context {
     pub config: Config,
     /// Logins; swapped whole by `reload`, read once per handshake.
     users: ArcSwap<Vec<UserConfig>>,
+    /// With `accounts.from_backend`: the accounts loaded from the servers.
+    pub accounts: accounts::Accounts,
     pub topology: Topology,
     /// `Arc` because pool check-ins finish in background tasks.
     pub pools: Arc<Pools>,
@@ -139,6 +142,7 @@ impl Context {
         }
         Ok(Context {
             users: ArcSwap::from_pointee(config.users.clone()),
+            accounts: Default::default(),
             tls_acceptor,
             config,
             topology,
@@ -172,12 +176,22 @@ impl Context {
         })
     }
 
-    pub fn user(&self, name: &[u8]) -> Option<UserConfig> {
-        self.users
+    /// The account `name` logs in as from `peer`: a `[[users]]` entry of
+    /// that name, else (with `accounts.from_backend`) a loaded account.
+    pub fn user(&self, name: &[u8], peer: std::net::IpAddr) -> Option<UserConfig> {
+        let configured = self
+            .users
             .load()
             .iter()
             .find(|u| u.name.as_bytes() == name)
-            .cloned()
+            .cloned();
+        configured.or_else(|| {
+            self.config
+                .accounts
+                .from_backend
+                .then(|| self.accounts.find(name, peer))
+                .flatten()
+        })
     }
 
     /// Re-reads the config file and applies what can change without a
@@ -370,6 +384,9 @@ impl Server {
             );
         }
         background.push(tokio::spawn(keep_state(Arc::clone(&self.ctx))));
+        if self.ctx.config.accounts.from_backend {
+            background.push(tokio::spawn(accounts::keep_loaded(Arc::clone(&self.ctx))));
+        }
         let repoints =
             self.ctx.config.failover.repoint_replicas && self.ctx.config.monitor.enabled();
         if repoints && self.ctx.coordinator.is_none() {

@@ -146,7 +146,7 @@ async fn a_burst_of_wrong_passwords_is_refused_and_good_clients_are_unaffected()
                 0,
                 &addr.to_string(),
                 &key,
-                &wrong,
+                &splitrail::backend::Credential::password(wrong.as_bytes()),
                 Duration::from_secs(20),
                 None,
                 false,

@@ -25,6 +25,9 @@ CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'monitor';
 GRANT REPLICATION CLIENT, SLAVE MONITOR, PROCESS, READ_ONLY ADMIN, REPLICATION SLAVE ADMIN ON *.* TO 'monitor'@'%';
 -- monitor.heartbeat: the writer's monitor stamps splitrail.heartbeat.
 GRANT CREATE, INSERT, UPDATE, SELECT ON splitrail.* TO 'monitor'@'%';
+-- accounts.from_backend: splitrail reads the accounts (users, hosts,
+-- password hashes) with this login.
+GRANT SELECT ON mysql.global_priv TO 'monitor'@'%';
 
 -- What replicas (and the other master) log in as.
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';

@@ -6,6 +6,7 @@
 //! can be relayed unchanged (MySQL "Connection Phase": the server answers in
 //! the format the client's capability flags select).
 
+use super::credential::Credential;
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::PacketStream;
 use crate::tls::{BackendTls, Stream};
@@ -16,6 +17,7 @@ use mysql_common::packets::{
     AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse, SslRequest,
 };
 use mysql_common::proto::MySerialize;
+use mysql_common::scramble::scramble_sha256;
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -232,12 +234,12 @@ impl BackendConn {
         node: NodeId,
         addr: &str,
         key: &PoolKey,
-        password: &str,
+        credential: &Credential,
         timeout: Duration,
         tls: Option<&BackendTls>,
         allow_key_retrieval: bool,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
-        let connect = Self::connect_inner(node, addr, key, password, tls, allow_key_retrieval);
+        let connect = Self::connect_inner(node, addr, key, credential, tls, allow_key_retrieval);
         match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result,
             Err(_) => Err(BackendError::Timeout {
@@ -251,7 +253,7 @@ impl BackendConn {
         node: NodeId,
         addr: &str,
         key: &PoolKey,
-        password: &str,
+        credential: &Credential,
         tls: Option<&BackendTls>,
         allow_key_retrieval: bool,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
@@ -330,7 +332,7 @@ impl BackendConn {
             .auth_plugin()
             .map(|p| p.into_owned())
             .unwrap_or(AuthPlugin::MysqlNativePassword);
-        let auth_data = auth_response(&plugin, password, &nonce)?;
+        let auth_data = auth_response(&plugin, credential, &nonce)?;
         let version = greeting.server_version_parsed().unwrap_or((5, 5, 5));
         let response = HandshakeResponse::new(
             Some(auth_data),
@@ -369,7 +371,7 @@ impl BackendConn {
                         .parse(())
                         .map_err(|e| BackendError::Protocol(format!("bad auth switch: {e}")))?;
                     nonce = switch.plugin_data().to_vec();
-                    let data = auth_response(&switch.auth_plugin(), password, &nonce)?;
+                    let data = auth_response(&switch.auth_plugin(), credential, &nonce)?;
                     stream.send(seq, &data).await?;
                 }
                 // caching_sha2_password "more data": 0x03 = fast auth
@@ -378,8 +380,9 @@ impl BackendConn {
                 // the server's public key, which we ask for (0x02).
                 Some(0x01) if reply.payload.get(1) == Some(&0x03) => continue,
                 Some(0x01) if reply.payload.get(1) == Some(&0x04) => {
+                    let password = cleartext(credential)?;
                     if stream.is_tls() {
-                        let mut clear = password.as_bytes().to_vec();
+                        let mut clear = password.to_vec();
                         clear.push(0);
                         stream.send(seq, &clear).await?;
                     } else if allow_key_retrieval {
@@ -396,6 +399,7 @@ impl BackendConn {
                 }
                 // The server's public key (PEM), after our 0x02.
                 Some(0x01) if !stream.is_tls() => {
+                    let password = cleartext(credential)?;
                     let sealed = encrypt_password(&reply.payload[1..], password, &nonce)?;
                     stream.send(seq, &sealed).await?;
                 }
@@ -629,20 +633,22 @@ impl From<super::relay::RelayError> for CommandError {
     }
 }
 
-/// The authentication data for `plugin` with our password and the server's
-/// nonce. Only plugins whose data we can compute are accepted.
+/// The authentication data for `plugin` with our credential and the
+/// server's nonce. Only plugins whose data we can compute are accepted.
 fn auth_response(
     plugin: &AuthPlugin<'_>,
-    password: &str,
+    credential: &Credential,
     nonce: &[u8],
 ) -> Result<Vec<u8>, BackendError> {
     match plugin {
-        AuthPlugin::MysqlNativePassword | AuthPlugin::CachingSha2Password => {
-            let mut out = Vec::new();
-            if let Some(data) = plugin.gen_data(Some(password), nonce) {
-                data.serialize(&mut out);
-            }
-            Ok(out)
+        AuthPlugin::MysqlNativePassword => Ok(credential.native_proof(nonce)),
+        AuthPlugin::CachingSha2Password => {
+            let password = cleartext(credential)?;
+            let nonce = nonce.strip_suffix(&[0]).unwrap_or(nonce);
+            Ok(match password {
+                [] => Vec::new(),
+                _ => scramble_sha256(nonce, password).map_or(Vec::new(), |d| d.to_vec()),
+            })
         }
         other => Err(unsupported_auth(&format!(
             "backend asked for unsupported auth plugin {}",
@@ -651,10 +657,20 @@ fn auth_response(
     }
 }
 
+/// The password itself, which caching_sha2_password needs; a user known
+/// only by its native hash cannot log in that way.
+fn cleartext(credential: &Credential) -> Result<&[u8], BackendError> {
+    credential.cleartext().ok_or_else(|| {
+        unsupported_auth(
+            "the backend wants caching_sha2_password, but splitrail knows this user only by              its mysql_native_password hash: give the user a password in [[users]]",
+        )
+    })
+}
+
 /// caching_sha2_password over plain TCP: (password + NUL) XOR nonce,
 /// encrypted with the server's RSA public key (OAEP with SHA-1, what MySQL
 /// 8.0.5+ expects).
-fn encrypt_password(pem: &[u8], password: &str, nonce: &[u8]) -> Result<Vec<u8>, BackendError> {
+fn encrypt_password(pem: &[u8], password: &[u8], nonce: &[u8]) -> Result<Vec<u8>, BackendError> {
     use rsa::pkcs8::DecodePublicKey;
     let pem = std::str::from_utf8(pem)
         .map_err(|_| BackendError::Protocol("server public key is not PEM".into()))?;
@@ -669,7 +685,7 @@ fn encrypt_password(pem: &[u8], password: &str, nonce: &[u8]) -> Result<Vec<u8>,
     if nonce.is_empty() {
         return Err(BackendError::Protocol("empty auth nonce".into()));
     }
-    let mut plain = password.as_bytes().to_vec();
+    let mut plain = password.to_vec();
     plain.push(0);
     for (i, b) in plain.iter_mut().enumerate() {
         *b ^= nonce[i % nonce.len()];

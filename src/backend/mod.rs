@@ -2,6 +2,7 @@
 //!
 //! - [`conn`]: one authenticated backend connection (connect, handshake, auth)
 //!   and the simple commands splitrail sends on its own behalf;
+//! - [`credential`]: what splitrail logs in to backends with for a user;
 //! - [`relay`]: copies one response from a backend to the client verbatim,
 //!   reading only packet kinds and status flags;
 //! - [`pool`]: idle connections per node, reset before reuse;
@@ -12,9 +13,11 @@
 //! `session`.
 
 pub mod conn;
+pub mod credential;
 pub mod cutoff;
 pub mod pool;
 pub mod relay;
 
 pub use conn::{BackendConn, BackendError, PoolKey};
+pub use credential::Credential;
 pub use pool::Pools;

@@ -12,6 +12,7 @@
 //! and gets a clear error instead of waiting forever.
 
 use super::conn::{BackendConn, BackendError, PoolKey, ServerGreeting};
+use super::credential::Credential;
 use super::cutoff::NodeSockets;
 use crate::config::PoolConfig;
 use crate::tls::BackendTls;
@@ -96,7 +97,7 @@ impl Pools {
         &self,
         node: &Node,
         key: &PoolKey,
-        password: &str,
+        credential: &Credential,
         db: Option<&str>,
         queue: bool,
     ) -> Result<BackendConn, BackendError> {
@@ -104,7 +105,7 @@ impl Pools {
             if let Some(conn) = self.checkout_idle(node, key, db).await? {
                 return Ok(conn);
             }
-            return self.connect(node, key, password, None).await;
+            return self.connect(node, key, credential, None).await;
         };
         let semaphore = &slots[node.id];
         let exhausted = |waited| BackendError::PoolExhausted {
@@ -126,7 +127,7 @@ impl Pools {
                 return Ok(conn);
             }
             if let Some(slot) = self.try_slot(node.id, semaphore) {
-                return self.connect(node, key, password, Some(slot)).await;
+                return self.connect(node, key, credential, Some(slot)).await;
             }
             if !queue {
                 return Err(exhausted(Duration::ZERO));
@@ -136,7 +137,7 @@ impl Pools {
             tokio::select! {
                 slot = &mut acquire => {
                     return match slot {
-                        Ok(slot) => self.connect(node, key, password, Some(slot)).await,
+                        Ok(slot) => self.connect(node, key, credential, Some(slot)).await,
                         // Only a closed semaphore errs; ours never close.
                         Err(_) => Err(exhausted(self.queue_timeout)),
                     };
@@ -182,7 +183,7 @@ impl Pools {
         &self,
         node: &Node,
         key: &PoolKey,
-        password: &str,
+        credential: &Credential,
         slot: Option<OwnedSemaphorePermit>,
     ) -> Result<BackendConn, BackendError> {
         // Boxed: the handshake's state (TLS, authentication) is large, and
@@ -192,7 +193,7 @@ impl Pools {
             node.id,
             &node.addr,
             key,
-            password,
+            credential,
             self.connect_timeout,
             self.tls.as_ref(),
             self.allow_key_retrieval,

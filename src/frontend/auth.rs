@@ -6,6 +6,7 @@
 //! SHA1(scramble + SHA1(SHA1(password))); with the password from the config
 //! we compute the same and compare in constant time.
 
+use crate::backend::Credential;
 use mysql_common::scramble::{scramble_native, scramble_sha256};
 use rand::Rng;
 
@@ -60,21 +61,62 @@ pub fn parse_native_hash(text: &str) -> Option<[u8; 20]> {
 }
 
 /// True when `token` proves knowledge of the password whose double SHA-1
-/// is `stage2`, without knowing the password: the proof is
-/// SHA1(pw) XOR SHA1(scramble + stage2), so XOR-ing it back gives SHA1(pw),
-/// whose SHA-1 must be `stage2`.
+/// is `stage2`, without knowing the password.
 pub fn verify_native_hash(scramble: &[u8; 20], stage2: &[u8; 20], token: &[u8]) -> bool {
+    native_stage1(scramble, stage2, token).is_some()
+}
+
+/// SHA1(password) recovered from a client's mysql_native_password proof:
+/// the proof is SHA1(pw) XOR SHA1(scramble + stage2), so XOR-ing it back
+/// gives SHA1(pw), whose SHA-1 must be `stage2`. `None` when the proof is
+/// wrong.
+pub fn native_stage1(scramble: &[u8; 20], stage2: &[u8; 20], token: &[u8]) -> Option<[u8; 20]> {
     use sha1::{Digest, Sha1};
     if token.len() != 20 {
-        return false;
+        return None;
     }
     let mask = Sha1::new()
         .chain_update(scramble)
         .chain_update(stage2)
         .finalize();
-    let stage1: Vec<u8> = token.iter().zip(mask.iter()).map(|(t, m)| t ^ m).collect();
-    let check = Sha1::digest(&stage1);
-    constant_time_eq(&check, stage2)
+    let mut stage1 = [0u8; 20];
+    for (out, (t, m)) in stage1.iter_mut().zip(token.iter().zip(mask.iter())) {
+        *out = t ^ m;
+    }
+    constant_time_eq(&Sha1::digest(stage1), stage2).then_some(stage1)
+}
+
+/// What the backends are logged in to with for `user`, whose client
+/// authenticated with `proof`: the configured password when there is one;
+/// else the password the client sent in clear, or the SHA1(password) its
+/// native proof reveals against the account's hash.
+pub fn backend_credential(
+    user: &crate::config::UserConfig,
+    scramble: &[u8; 20],
+    proof: Proof<'_>,
+) -> Credential {
+    let stage2 = parse_native_hash(&user.password_hash);
+    match (stage2, proof) {
+        (Some(_), Proof::Cleartext(password)) if user.password.is_empty() => {
+            Credential::password(password)
+        }
+        (Some(stage2), Proof::Native(token)) if user.password.is_empty() => {
+            match native_stage1(scramble, &stage2, token) {
+                Some(stage1) => Credential::NativeStage1(stage1),
+                None => Credential::password(b""),
+            }
+        }
+        _ => Credential::password(user.password.as_bytes()),
+    }
+}
+
+/// What a client answered the challenge with.
+#[derive(Clone, Copy)]
+pub enum Proof<'a> {
+    /// A mysql_native_password or caching_sha2 fast-auth scramble.
+    Native(&'a [u8]),
+    /// The password itself (caching_sha2 full authentication).
+    Cleartext(&'a [u8]),
 }
 
 /// Checks a client's proof for `user`: against `password_hash` when the
@@ -197,6 +239,29 @@ mod tests {
             parse_native_hash("*ZZCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"),
             None
         );
+    }
+
+    #[test]
+    fn a_hash_only_user_logs_in_to_backends_with_what_its_proof_reveals() {
+        let scramble = new_scramble();
+        let mut user: crate::config::UserConfig = toml::from_str(
+            "name = 'app'\npassword_hash = '*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3'",
+        )
+        .unwrap();
+        let token = scramble_native(&scramble, b"app").unwrap();
+        let backend_nonce = new_scramble();
+        let credential = backend_credential(&user, &scramble, Proof::Native(&token));
+        assert!(matches!(credential, Credential::NativeStage1(_)));
+        assert_eq!(
+            credential.native_proof(&backend_nonce),
+            scramble_native(&backend_nonce, b"app").unwrap()
+        );
+        let sent = backend_credential(&user, &scramble, Proof::Cleartext(b"app"));
+        assert_eq!(sent.cleartext(), Some(&b"app"[..]));
+        // A configured backend password wins over anything the client sent.
+        user.password = "backend".into();
+        let configured = backend_credential(&user, &scramble, Proof::Native(&token));
+        assert_eq!(configured.cleartext(), Some(&b"backend"[..]));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! our greeting (Initial Handshake v10), the client's Handshake Response,
 //! an optional Auth Switch to `mysql_native_password`, and the verdict.
 
-use super::auth::{self, NATIVE_PASSWORD};
+use super::auth::{self, Proof, NATIVE_PASSWORD};
 use crate::backend::conn::{
     ServerGreeting, ALWAYS_CAPS, PASS_THROUGH_CAPS, PASS_THROUGH_MARIADB_CAPS,
 };
@@ -13,6 +13,7 @@ use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags}
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
+use std::future::Future;
 use std::io;
 
 /// Handshake packets are small; anything bigger is not a handshake.
@@ -56,6 +57,8 @@ pub struct Settings<'a> {
 #[derive(Debug)]
 pub struct Login {
     pub user: UserConfig,
+    /// What backends are logged in to with for this client.
+    pub credential: crate::backend::Credential,
     /// Capabilities in force for this connection (client's ∩ ours).
     pub caps: CapabilityFlags,
     /// MariaDB extended capabilities in force (client's ∩ ours).
@@ -114,10 +117,44 @@ fn offered_mariadb_caps(backend: Option<&ServerGreeting>) -> MariadbCapabilities
     })
 }
 
+/// Where the handshake finds the account a client names.
+pub trait Directory: Sync {
+    /// The account as known now.
+    fn find(&self, name: &[u8]) -> Option<UserConfig>;
+    /// True when the known accounts can be reloaded from the servers.
+    fn reloads(&self) -> bool;
+    /// The account after a reload (the known one without [`Self::reloads`]).
+    fn find_reloaded(&self, name: &[u8]) -> impl Future<Output = Option<UserConfig>> + Send;
+
+    /// The account, reloading first when it is unknown: it may have been
+    /// created since the last load.
+    fn find_or_reload(&self, name: &[u8]) -> impl Future<Output = Option<UserConfig>> + Send {
+        async move {
+            match self.find(name) {
+                None if self.reloads() => self.find_reloaded(name).await,
+                known => known,
+            }
+        }
+    }
+}
+
+/// Configured users only: nothing to reload.
+impl Directory for [UserConfig] {
+    fn find(&self, name: &[u8]) -> Option<UserConfig> {
+        self.iter().find(|u| u.name.as_bytes() == name).cloned()
+    }
+    fn reloads(&self) -> bool {
+        false
+    }
+    async fn find_reloaded(&self, name: &[u8]) -> Option<UserConfig> {
+        self.find(name)
+    }
+}
+
 pub async fn handshake(
     client: &mut PacketStream,
     settings: &Settings<'_>,
-    find_user: impl Fn(&[u8]) -> Option<UserConfig>,
+    directory: &(impl Directory + ?Sized),
 ) -> Result<Login, HandshakeError> {
     let scramble = auth::new_scramble();
     let backend = settings.backend;
@@ -199,7 +236,7 @@ pub async fn handshake(
     // that plugin's fast auth when we know the password in clear, and its
     // full authentication when we only know the hash, as a MySQL server
     // with a cold cache does. Any other plugin is asked to switch.
-    let user = find_user(parsed.user());
+    let mut user = directory.find_or_reload(parsed.user()).await;
     let mut token = parsed.scramble_buf().to_vec();
     let starts_sha2 = matches!(parsed.auth_plugin(), Some(AuthPlugin::CachingSha2Password));
     // libmysqlclient's caching_sha2 plugin says "no password" with one NUL.
@@ -238,27 +275,20 @@ pub async fn handshake(
     tracing::debug!(?method, tls, "authentication");
     let denied =
         |token: &[u8]| MySqlError::access_denied(&user_name, settings.peer_host, !token.is_empty());
-    let authenticated = match method {
-        Method::Native => user
-            .as_ref()
-            .is_some_and(|u| auth::verify_user(u, &scramble, &token)),
-        // Only against a password known in clear: a hash-only user's
-        // `password` is the backend login's.
-        Method::Sha2Fast => user.as_ref().is_some_and(|u| {
-            u.password_hash.is_empty() && auth::verify_sha2(&scramble, &u.password, &token)
-        }),
+    let proof = match method {
+        Method::Native | Method::Sha2Fast => Proof::Native(&token),
         Method::Switch => {
             if !client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
                 return Err(send_rejection(client, seq, MySqlError::bad_handshake()).await);
             }
             (token, seq) = switch_to_native(client, seq, &scramble).await?;
-            user.as_ref()
-                .is_some_and(|u| auth::verify_user(u, &scramble, &token))
+            Proof::Native(&token)
         }
         Method::Sha2Full => {
-            let password;
-            (password, seq) = match full_auth(client, seq, &scramble, tls).await? {
+            (token, seq) = match full_auth(client, seq, &scramble, tls).await? {
                 FullAuth::Password(p, next) => (p, next),
+                // Not decryptable, or cleartext over plain TCP: denied
+                // like a wrong password, no oracle.
                 FullAuth::Unusable(next) => (Vec::new(), next),
                 FullAuth::NoKey(next) => {
                     let err =
@@ -266,20 +296,27 @@ pub async fn handshake(
                     return Err(send_rejection(client, next, err).await);
                 }
             };
-            // An unusable answer (not decryptable, or cleartext over plain
-            // TCP) is denied like a wrong password: no oracle.
-            token = password.clone();
-            !password.is_empty()
-                && user
-                    .as_ref()
-                    .is_some_and(|u| auth::verify_cleartext(u, &password))
+            Proof::Cleartext(&token)
         }
     };
+    let mut authenticated = user
+        .as_ref()
+        .is_some_and(|u| verify(method, u, &scramble, proof));
+    // A wrong password for an account known only by its hash: the
+    // password may have changed since the last load.
+    if !authenticated && directory.reloads() && user.as_ref().is_some_and(|u| u.password.is_empty())
+    {
+        user = directory.find_reloaded(parsed.user()).await;
+        authenticated = user
+            .as_ref()
+            .is_some_and(|u| verify(method, u, &scramble, proof));
+    }
     // A REQUIRE SSL account over plain TCP is refused like a wrong password,
     // as MySQL does: the reason is not told to an unauthenticated peer.
     let Some(user) = user.filter(|u| authenticated && (tls || !u.require_tls)) else {
         return Err(send_rejection(client, seq, denied(&token)).await);
     };
+    let credential = auth::backend_credential(&user, &scramble, proof);
     if method == Method::Sha2Fast {
         // AuthMoreData "fast_auth_success"; the OK follows.
         seq = client.send(seq, &[0x01, 0x03]).await?;
@@ -294,6 +331,7 @@ pub async fn handshake(
     };
     Ok(Login {
         user,
+        credential,
         mariadb_caps,
         // CLIENT_SSL has done its job; backends get their own TLS setting.
         caps: (client_caps & offered) - CapabilityFlags::CLIENT_SSL,
@@ -303,6 +341,24 @@ pub async fn handshake(
         scramble,
         tls,
     })
+}
+
+/// Whether `proof`, given by `method`, is `user`'s.
+fn verify(method: Method, user: &UserConfig, scramble: &[u8; 20], proof: Proof<'_>) -> bool {
+    match (method, proof) {
+        (Method::Native | Method::Switch, Proof::Native(token)) => {
+            auth::verify_user(user, scramble, token)
+        }
+        // Only against a password known in clear: a hash-only user's
+        // `password` is the backend login's.
+        (Method::Sha2Fast, Proof::Native(token)) => {
+            user.password_hash.is_empty() && auth::verify_sha2(scramble, &user.password, token)
+        }
+        (Method::Sha2Full, Proof::Cleartext(password)) => {
+            !password.is_empty() && auth::verify_cleartext(user, password)
+        }
+        _ => false,
+    }
 }
 
 enum FullAuth {

@@ -52,7 +52,11 @@ pub async fn serve_client(
             auth_plugin: ctx.config.proxy.auth_plugin.as_str(),
             peer_host: &peer_host,
         };
-        let handshake = handshake::handshake(&mut client, &settings, |name| ctx.user(name));
+        let directory = ClientDirectory {
+            ctx: &ctx,
+            peer: peer.ip(),
+        };
+        let handshake = handshake::handshake(&mut client, &settings, &directory);
         // A client that connects and says nothing must not hold a slot.
         let login =
             match tokio::time::timeout(ctx.config.proxy.handshake_timeout(), handshake).await {
@@ -82,7 +86,7 @@ pub async fn serve_client(
             Arc::clone(&ctx),
             client,
             &login,
-            peer_host.clone(),
+            peer.ip(),
             slot,
             registration,
         );
@@ -125,6 +129,27 @@ pub async fn serve_client(
     }
     .instrument(span)
     .await
+}
+
+/// The accounts a client at `peer` may log in as.
+pub struct ClientDirectory<'a> {
+    pub ctx: &'a Context,
+    pub peer: std::net::IpAddr,
+}
+
+impl handshake::Directory for ClientDirectory<'_> {
+    fn find(&self, name: &[u8]) -> Option<crate::config::UserConfig> {
+        self.ctx.user(name, self.peer)
+    }
+    fn reloads(&self) -> bool {
+        self.ctx.config.accounts.from_backend
+    }
+    async fn find_reloaded(&self, name: &[u8]) -> Option<crate::config::UserConfig> {
+        if self.reloads() {
+            self.ctx.accounts.refreshed().await;
+        }
+        self.ctx.user(name, self.peer)
+    }
 }
 
 async fn command_loop(ctx: &Context, session: &mut Session, shutdown: CancellationToken) {

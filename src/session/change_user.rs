@@ -8,7 +8,7 @@
 use super::{Next, Session, SessionError, SessionState, Statements};
 use crate::backend::PoolKey;
 use crate::frontend::auth;
-use crate::frontend::handshake::{switch_to_native, HandshakeError};
+use crate::frontend::handshake::{switch_to_native, Directory, HandshakeError};
 use crate::protocol::MySqlError;
 use mysql_common::constants::CapabilityFlags;
 
@@ -40,7 +40,11 @@ impl Session {
                 Ok(Err(HandshakeError::Rejected(_))) | Err(_) => return Ok(Next::Close),
             }
         }
-        let user = self.ctx.user(request.user);
+        let directory = crate::frontend::ClientDirectory {
+            ctx: &self.ctx,
+            peer: self.peer,
+        };
+        let user = directory.find_or_reload(request.user).await;
         let ok = user
             .as_ref()
             .is_some_and(|u| auth::verify_user(u, &self.scramble, &token));
@@ -49,7 +53,8 @@ impl Session {
         // A failed change of user leaves the session as it was, still
         // logged in as before (as MariaDB does).
         let Some(user) = user.filter(|u| ok && (self.tls || !u.require_tls)) else {
-            let err = MySqlError::access_denied(&user_name, &self.peer_host, !token.is_empty());
+            let err =
+                MySqlError::access_denied(&user_name, &self.peer.to_string(), !token.is_empty());
             self.report(seq, &err).await?;
             return Ok(Next::Continue);
         };
@@ -91,7 +96,8 @@ impl Session {
             collation.unwrap_or(self.key.collation),
         )
         .with_mariadb_caps(self.key.mariadb_caps);
-        self.password = user.password.clone();
+        self.credential =
+            auth::backend_credential(&user, &self.scramble, auth::Proof::Native(&token));
         self.rw = super::consistency::ReadYourWrites::new(
             user.consistency
                 .unwrap_or(self.ctx.config.routing.consistency),

@@ -94,12 +94,13 @@ pub struct Session {
     ctx: Arc<Context>,
     pub client: PacketStream,
     key: PoolKey,
-    password: String,
+    /// What backends are logged in to with for this session's user.
+    credential: crate::backend::Credential,
     client_caps: CapabilityFlags,
     /// This connection's auth challenge (for COM_CHANGE_USER).
     scramble: [u8; 20],
-    /// The client's address, as error messages name it.
-    peer_host: String,
+    /// The client's address (accounts' host patterns, error messages).
+    peer: std::net::IpAddr,
     /// The client connection is TLS (for `users.require_tls` on
     /// COM_CHANGE_USER).
     tls: bool,
@@ -163,12 +164,12 @@ impl Pins {
 }
 
 impl Session {
-    /// A session for a client that logged in as `login` from `peer_host`.
+    /// A session for a client that logged in as `login` from `peer`.
     pub fn new(
         ctx: Arc<Context>,
         client: PacketStream,
         login: &crate::frontend::handshake::Login,
-        peer_host: String,
+        peer: std::net::IpAddr,
         user_slot: crate::UserSlot,
         registration: crate::sessions::Registration,
     ) -> Session {
@@ -183,11 +184,11 @@ impl Session {
             ctx,
             client,
             key,
-            password: login.user.password.clone(),
+            credential: login.credential.clone(),
             client_caps: login.caps,
             scramble: login.scramble,
             tls: login.tls,
-            peer_host,
+            peer,
             flags,
             pins: Pins::default(),
             replica_tx: None,
@@ -1115,7 +1116,7 @@ impl Session {
             .checkout(
                 snap.node(node),
                 &self.key,
-                &self.password,
+                &self.credential,
                 self.state.db.as_deref(),
                 queue,
             )

@@ -132,7 +132,7 @@ pub async fn raw_client(
         0,
         addr,
         &key,
-        "app",
+        &splitrail::backend::Credential::password(b"app"),
         Duration::from_secs(5),
         None,
         false,
