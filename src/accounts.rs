@@ -375,7 +375,7 @@ impl HostPattern {
 }
 
 /// An IPv4 client seen through an IPv6 socket is an IPv4 client.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

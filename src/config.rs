@@ -73,6 +73,10 @@ pub struct ProxyConfig {
     /// Authentication plugin announced in the greeting (clients may answer
     /// with the other one; both are accepted).
     pub auth_plugin: AuthPluginName,
+    /// Peers (addresses, `addr/prefix` networks, `localhost`, `*`) that may
+    /// start their connection with a PROXY protocol header naming the real
+    /// client (a load balancer in front of splitrail).
+    pub proxy_protocol_networks: Vec<String>,
 }
 
 /// The authentication plugins splitrail can announce.
@@ -109,6 +113,7 @@ impl Default for ProxyConfig {
             threads: 0,
             fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
             auth_plugin: AuthPluginName::default(),
+            proxy_protocol_networks: Vec::new(),
         }
     }
 }
@@ -654,6 +659,11 @@ pub struct NodeConfig {
     /// read rotation.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// Start every client connection to this node with a PROXY protocol
+    /// (v2) header naming the client, for a server whose
+    /// `proxy_protocol_networks` lists splitrail.
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 fn default_weight() -> u32 {
@@ -780,6 +790,8 @@ impl Config {
                 self.admin.listen
             ));
         }
+        crate::proxy_protocol::Networks::parse(&self.proxy.proxy_protocol_networks)
+            .map_err(ConfigError::Invalid)?;
         if self.proxy.max_allowed_packet < 1024 {
             return invalid("proxy.max_allowed_packet must be at least 1024".into());
         }

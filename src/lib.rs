@@ -27,6 +27,7 @@ pub mod gtid;
 pub mod heartbeat;
 pub mod monitor;
 pub mod protocol;
+pub mod proxy_protocol;
 pub mod repoint;
 pub mod router;
 pub mod session;
@@ -60,6 +61,8 @@ pub struct Context {
     users: ArcSwap<Vec<UserConfig>>,
     /// With `accounts.from_backend`: the accounts loaded from the servers.
     pub accounts: accounts::Accounts,
+    /// Peers that may name the real client in a PROXY header.
+    pub proxy_networks: proxy_protocol::Networks,
     pub topology: Topology,
     /// `Arc` because pool check-ins finish in background tasks.
     pub pools: Arc<Pools>,
@@ -143,6 +146,9 @@ impl Context {
         Ok(Context {
             users: ArcSwap::from_pointee(config.users.clone()),
             accounts: Default::default(),
+            // Validated with the rest of the config.
+            proxy_networks: proxy_protocol::Networks::parse(&config.proxy.proxy_protocol_networks)
+                .unwrap_or_default(),
             tls_acceptor,
             config,
             topology,

@@ -28,6 +28,8 @@ pub struct Node {
     pub addr: String,
     pub role: Role,
     pub weight: u32,
+    /// Client connections start with a PROXY header (`nodes.proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 /// An operator's mark on a node.
@@ -401,6 +403,7 @@ impl Topology {
                 addr: n.addr.clone(),
                 role: n.role,
                 weight: n.weight,
+                proxy_protocol: n.proxy_protocol,
             })
             .collect();
         let authority = if config.coordination.enabled() {

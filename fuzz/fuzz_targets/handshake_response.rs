@@ -147,7 +147,12 @@ fuzz_target!(
             } else {
                 "mysql_native_password"
             },
-            peer_host: "127.0.0.1",
+            client: splitrail::proxy_protocol::ClientAddrs {
+                source: "127.0.0.1:40000".parse().expect("addr"),
+                destination: "127.0.0.1:6033".parse().expect("addr"),
+            },
+            // Also the PROXY header reader before the handshake response.
+            accept_proxy_header: knobs & 8 != 0,
         };
         if let Ok(login) = handshake(&mut stream, &settings, fx.users.as_slice()).await {
             // Only the user whose proof the fuzzer can produce (empty, for

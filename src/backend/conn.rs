@@ -9,6 +9,7 @@
 use super::credential::Credential;
 use crate::protocol::packets::{self, command, ErrInfo, OkInfo};
 use crate::protocol::PacketStream;
+use crate::proxy_protocol::ClientAddrs;
 use crate::tls::{BackendTls, Stream};
 use crate::topology::NodeId;
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
@@ -64,14 +65,18 @@ pub const PASS_THROUGH_MARIADB_CAPS: MariadbCapabilities =
     MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA;
 
 /// What makes two backend connections interchangeable: same login, same
-/// response format, same connection character set.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// response format, same connection character set (and, towards a node
+/// that is told the client's address, the same client address).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolKey {
     pub user: Arc<str>,
     pub caps: CapabilityFlags,
     /// MariaDB extended capabilities (empty towards MySQL).
     pub mariadb_caps: MariadbCapabilities,
     pub collation: u8,
+    /// The client's addresses, sent in a PROXY header when the connection
+    /// is opened; `None` towards nodes without `proxy_protocol`.
+    pub client: Option<ClientAddrs>,
 }
 
 impl PoolKey {
@@ -81,7 +86,36 @@ impl PoolKey {
             caps: client_caps & PASS_THROUGH_CAPS,
             mariadb_caps: MariadbCapabilities::empty(),
             collation,
+            client: None,
         }
+    }
+
+    /// Backend connections of this session will name `client` to nodes
+    /// with `proxy_protocol`.
+    pub fn with_client(mut self, client: Option<ClientAddrs>) -> PoolKey {
+        self.client = client;
+        self
+    }
+
+    /// The key of this session's connections to `node`: the client's
+    /// address only where it is sent.
+    pub fn for_node(&self, node: &crate::topology::Node) -> PoolKey {
+        PoolKey {
+            client: self.client.filter(|_| node.proxy_protocol),
+            ..self.clone()
+        }
+    }
+
+    /// True when a connection opened for `self` can serve `wanted` (a
+    /// [`Self::for_node`] key): a server told one client's address serves
+    /// that address's sessions only (the port of the first is what the
+    /// server's logs show).
+    pub fn serves(&self, wanted: &PoolKey) -> bool {
+        self.user == wanted.user
+            && self.caps == wanted.caps
+            && self.mariadb_caps == wanted.mariadb_caps
+            && self.collation == wanted.collation
+            && self.client.map(|c| c.source.ip()) == wanted.client.map(|c| c.source.ip())
     }
 
     pub fn with_mariadb_caps(mut self, caps: MariadbCapabilities) -> PoolKey {
@@ -257,7 +291,7 @@ impl BackendConn {
         tls: Option<&BackendTls>,
         allow_key_retrieval: bool,
     ) -> Result<(BackendConn, ServerGreeting), BackendError> {
-        let tcp = TcpStream::connect(addr)
+        let mut tcp = TcpStream::connect(addr)
             .await
             .map_err(|source| BackendError::Connect {
                 addr: addr.to_string(),
@@ -266,6 +300,10 @@ impl BackendConn {
         // Without TCP_NODELAY every small response waits for Nagle's delayed
         // ACK (~40 ms on Linux).
         tcp.set_nodelay(true)?;
+        if let Some(client) = key.client {
+            use tokio::io::AsyncWriteExt;
+            tcp.write_all(&client.header()).await?;
+        }
         let mut stream = PacketStream::new(Stream::Plain(tcp));
 
         let greeting_packet = stream

@@ -101,6 +101,7 @@ impl Pools {
         db: Option<&str>,
         queue: bool,
     ) -> Result<BackendConn, BackendError> {
+        let key = &key.for_node(node);
         let Some(slots) = &self.slots else {
             if let Some(conn) = self.checkout_idle(node, key, db).await? {
                 return Ok(conn);
@@ -240,7 +241,7 @@ impl Pools {
 
     fn take_idle(&self, node: usize, key: &PoolKey, db: Option<&str>) -> Option<BackendConn> {
         let mut idle = self.idle[node].lock().unwrap_or_else(|p| p.into_inner());
-        let usable = |c: &BackendConn| &c.key == key && (db.is_some() || c.db.is_none());
+        let usable = |c: &BackendConn| c.key.serves(key) && (db.is_some() || c.db.is_none());
         // Prefer a connection already on the session's database.
         let pos = idle
             .iter()

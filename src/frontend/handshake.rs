@@ -9,12 +9,14 @@ use crate::backend::conn::{
 use crate::config::UserConfig;
 use crate::protocol::codec::ReadError;
 use crate::protocol::{MySqlError, PacketStream};
+use crate::proxy_protocol::{ClientAddrs, HeaderError, Start};
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 
 /// Handshake packets are small; anything bigger is not a handshake.
 const MAX_HANDSHAKE_PACKET: usize = 64 * 1024;
@@ -49,8 +51,11 @@ pub struct Settings<'a> {
     pub require_tls: bool,
     /// The plugin the greeting announces.
     pub auth_plugin: &'a str,
-    /// The client's address, for error messages.
-    pub peer_host: &'a str,
+    /// The connection's addresses (the client's, and splitrail's).
+    pub client: ClientAddrs,
+    /// The peer may start with a PROXY header naming the real client
+    /// (it is in `proxy.proxy_protocol_networks`).
+    pub accept_proxy_header: bool,
 }
 
 /// A client that passed authentication.
@@ -72,6 +77,9 @@ pub struct Login {
     pub scramble: [u8; 20],
     /// The connection was upgraded to TLS.
     pub tls: bool,
+    /// The client's addresses: the connection's, or those its PROXY
+    /// header named.
+    pub client: ClientAddrs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,19 +127,27 @@ fn offered_mariadb_caps(backend: Option<&ServerGreeting>) -> MariadbCapabilities
 
 /// Where the handshake finds the account a client names.
 pub trait Directory: Sync {
-    /// The account as known now.
-    fn find(&self, name: &[u8]) -> Option<UserConfig>;
+    /// The account `name` logs in as from `peer`, as known now.
+    fn find(&self, name: &[u8], peer: IpAddr) -> Option<UserConfig>;
     /// True when the known accounts can be reloaded from the servers.
     fn reloads(&self) -> bool;
     /// The account after a reload (the known one without [`Self::reloads`]).
-    fn find_reloaded(&self, name: &[u8]) -> impl Future<Output = Option<UserConfig>> + Send;
+    fn find_reloaded(
+        &self,
+        name: &[u8],
+        peer: IpAddr,
+    ) -> impl Future<Output = Option<UserConfig>> + Send;
 
     /// The account, reloading first when it is unknown: it may have been
     /// created since the last load.
-    fn find_or_reload(&self, name: &[u8]) -> impl Future<Output = Option<UserConfig>> + Send {
+    fn find_or_reload(
+        &self,
+        name: &[u8],
+        peer: IpAddr,
+    ) -> impl Future<Output = Option<UserConfig>> + Send {
         async move {
-            match self.find(name) {
-                None if self.reloads() => self.find_reloaded(name).await,
+            match self.find(name, peer) {
+                None if self.reloads() => self.find_reloaded(name, peer).await,
                 known => known,
             }
         }
@@ -140,14 +156,14 @@ pub trait Directory: Sync {
 
 /// Configured users only: nothing to reload.
 impl Directory for [UserConfig] {
-    fn find(&self, name: &[u8]) -> Option<UserConfig> {
+    fn find(&self, name: &[u8], _peer: IpAddr) -> Option<UserConfig> {
         self.iter().find(|u| u.name.as_bytes() == name).cloned()
     }
     fn reloads(&self) -> bool {
         false
     }
-    async fn find_reloaded(&self, name: &[u8]) -> Option<UserConfig> {
-        self.find(name)
+    async fn find_reloaded(&self, name: &[u8], peer: IpAddr) -> Option<UserConfig> {
+        self.find(name, peer)
     }
 }
 
@@ -179,6 +195,20 @@ pub async fn handshake(
     greeting.serialize(&mut buf);
     client.set_max_packet(MAX_HANDSHAKE_PACKET);
     client.send(0, &buf).await?;
+
+    let mut addrs = settings.client;
+    if settings.accept_proxy_header {
+        match crate::proxy_protocol::read_start(client.raw_stream()).await {
+            Ok(Start::Proxied(named)) => addrs = named,
+            Ok(Start::Local) => {}
+            Ok(Start::Plain(first_bytes)) => client.unread(&first_bytes),
+            Err(HeaderError::Io(e)) => return Err(HandshakeError::Io(e)),
+            Err(HeaderError::Malformed) => {
+                return Err(send_rejection(client, 1, MySqlError::bad_handshake()).await)
+            }
+        }
+    }
+    let peer_host = addrs.source.ip().to_string();
 
     let mut response = match settings.tls {
         // Read exactly one packet: after an SSL Request the client's TLS
@@ -236,7 +266,9 @@ pub async fn handshake(
     // that plugin's fast auth when we know the password in clear, and its
     // full authentication when we only know the hash, as a MySQL server
     // with a cold cache does. Any other plugin is asked to switch.
-    let mut user = directory.find_or_reload(parsed.user()).await;
+    let mut user = directory
+        .find_or_reload(parsed.user(), addrs.source.ip())
+        .await;
     let mut token = parsed.scramble_buf().to_vec();
     let starts_sha2 = matches!(parsed.auth_plugin(), Some(AuthPlugin::CachingSha2Password));
     // libmysqlclient's caching_sha2 plugin says "no password" with one NUL.
@@ -274,7 +306,7 @@ pub async fn handshake(
     };
     tracing::debug!(?method, tls, "authentication");
     let denied =
-        |token: &[u8]| MySqlError::access_denied(&user_name, settings.peer_host, !token.is_empty());
+        |token: &[u8]| MySqlError::access_denied(&user_name, &peer_host, !token.is_empty());
     let proof = match method {
         Method::Native | Method::Sha2Fast => Proof::Native(&token),
         Method::Switch => {
@@ -291,8 +323,7 @@ pub async fn handshake(
                 // like a wrong password, no oracle.
                 FullAuth::Unusable(next) => (Vec::new(), next),
                 FullAuth::NoKey(next) => {
-                    let err =
-                        MySqlError::secure_connection_required(&user_name, settings.peer_host);
+                    let err = MySqlError::secure_connection_required(&user_name, &peer_host);
                     return Err(send_rejection(client, next, err).await);
                 }
             };
@@ -306,7 +337,9 @@ pub async fn handshake(
     // password may have changed since the last load.
     if !authenticated && directory.reloads() && user.as_ref().is_some_and(|u| u.password.is_empty())
     {
-        user = directory.find_reloaded(parsed.user()).await;
+        user = directory
+            .find_reloaded(parsed.user(), addrs.source.ip())
+            .await;
         authenticated = user
             .as_ref()
             .is_some_and(|u| verify(method, u, &scramble, proof));
@@ -340,6 +373,7 @@ pub async fn handshake(
         next_seq: seq,
         scramble,
         tls,
+        client: addrs,
     })
 }
 

@@ -12,12 +12,13 @@ pub mod handshake;
 
 use crate::protocol::codec::ReadError;
 use crate::protocol::{MySqlError, PacketStream};
+use crate::proxy_protocol::ClientAddrs;
 use crate::session::{Next, Session, SessionError};
 use crate::tls::Stream;
 use crate::Context;
 use alarm::{earliest, Alarm};
 use handshake::HandshakeError;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -40,9 +41,10 @@ pub async fn serve_client(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
+        let tcp_local = tcp.local_addr().ok();
         let mut client = PacketStream::new(Stream::Plain(tcp));
         let greeting = ctx.pools.greeting().cloned();
-        let peer_host = peer.ip().to_string();
+        let local = tcp_local.unwrap_or(peer);
         let settings = handshake::Settings {
             connection_id: id,
             backend: greeting.as_ref(),
@@ -50,12 +52,13 @@ pub async fn serve_client(
             tls: ctx.tls_acceptor.as_ref(),
             require_tls: ctx.config.tls.require,
             auth_plugin: ctx.config.proxy.auth_plugin.as_str(),
-            peer_host: &peer_host,
+            client: ClientAddrs {
+                source: peer,
+                destination: local,
+            },
+            accept_proxy_header: ctx.proxy_networks.contains(peer.ip()),
         };
-        let directory = ClientDirectory {
-            ctx: &ctx,
-            peer: peer.ip(),
-        };
+        let directory = ClientDirectory { ctx: &ctx };
         let handshake = handshake::handshake(&mut client, &settings, &directory);
         // A client that connects and says nothing must not hold a slot.
         let login =
@@ -74,6 +77,9 @@ pub async fn serve_client(
                     return;
                 }
             };
+        if login.client.source != peer {
+            tracing::debug!(client = %login.client.source, "PROXY header");
+        }
         tracing::debug!(user = %login.user.name, tls = login.tls, "login accepted");
         let Some(slot) = ctx.admit_user(&login.user) else {
             let err = MySqlError::too_many_user_connections(&login.user.name);
@@ -82,14 +88,7 @@ pub async fn serve_client(
             return;
         };
         registration.handle.set_user(&login.user.name);
-        let mut session = Session::new(
-            Arc::clone(&ctx),
-            client,
-            &login,
-            peer.ip(),
-            slot,
-            registration,
-        );
+        let mut session = Session::new(Arc::clone(&ctx), client, &login, slot, registration);
         let ok_seq = login.next_seq;
         if let Some(db) = login.db {
             if let Err(e) = session.select_initial_db(db).await {
@@ -131,24 +130,24 @@ pub async fn serve_client(
     .await
 }
 
-/// The accounts a client at `peer` may log in as.
+/// The accounts clients may log in as: `[[users]]`, and those loaded
+/// from the servers.
 pub struct ClientDirectory<'a> {
     pub ctx: &'a Context,
-    pub peer: std::net::IpAddr,
 }
 
 impl handshake::Directory for ClientDirectory<'_> {
-    fn find(&self, name: &[u8]) -> Option<crate::config::UserConfig> {
-        self.ctx.user(name, self.peer)
+    fn find(&self, name: &[u8], peer: IpAddr) -> Option<crate::config::UserConfig> {
+        self.ctx.user(name, peer)
     }
     fn reloads(&self) -> bool {
         self.ctx.config.accounts.from_backend
     }
-    async fn find_reloaded(&self, name: &[u8]) -> Option<crate::config::UserConfig> {
+    async fn find_reloaded(&self, name: &[u8], peer: IpAddr) -> Option<crate::config::UserConfig> {
         if self.reloads() {
             self.ctx.accounts.refreshed().await;
         }
-        self.ctx.user(name, self.peer)
+        self.ctx.user(name, peer)
     }
 }
 

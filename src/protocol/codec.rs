@@ -126,19 +126,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// byte past it: what follows may not be MySQL packets (after an SSL
     /// Request the client starts its TLS handshake at once).
     pub async fn read_packet_exact(&mut self) -> io::Result<Packet> {
-        debug_assert!(self.rbuf.is_empty());
         let mut header = [0u8; HEADER_LEN];
-        self.stream.read_exact(&mut header).await?;
+        self.read_exact_buffered(&mut header).await?;
         let len = payload_len(&header);
         if len > self.max_packet {
             return Err(io::Error::new(io::ErrorKind::InvalidData, PacketTooLarge));
         }
         let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).await?;
+        self.read_exact_buffered(&mut payload).await?;
         Ok(Packet {
             seq: header[3],
             payload: payload.into(),
         })
+    }
+
+    /// Fills `out` from bytes handed back with [`Self::unread`] first, then
+    /// from the stream, reading nothing past it.
+    async fn read_exact_buffered(&mut self, out: &mut [u8]) -> io::Result<()> {
+        let buffered = self.rbuf.len().min(out.len());
+        out[..buffered].copy_from_slice(&self.rbuf[..buffered]);
+        self.rbuf.advance(buffered);
+        self.stream.read_exact(&mut out[buffered..]).await?;
+        Ok(())
+    }
+
+    /// Hands back bytes read from the stream by someone else (a PROXY
+    /// header reader that found none): they are read again first.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        debug_assert!(self.rbuf.is_empty());
+        self.rbuf.extend_from_slice(bytes);
+    }
+
+    /// The stream itself, for a reader of something that is not MySQL
+    /// packets (a PROXY header); nothing may be buffered yet.
+    pub fn raw_stream(&mut self) -> &mut S {
+        debug_assert!(self.rbuf.is_empty());
+        &mut self.stream
     }
 
     /// Reads a whole logical payload (joining continuation chunks). Returns

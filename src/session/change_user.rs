@@ -40,11 +40,8 @@ impl Session {
                 Ok(Err(HandshakeError::Rejected(_))) | Err(_) => return Ok(Next::Close),
             }
         }
-        let directory = crate::frontend::ClientDirectory {
-            ctx: &self.ctx,
-            peer: self.peer,
-        };
-        let user = directory.find_or_reload(request.user).await;
+        let directory = crate::frontend::ClientDirectory { ctx: &self.ctx };
+        let user = directory.find_or_reload(request.user, self.peer).await;
         let ok = user
             .as_ref()
             .is_some_and(|u| auth::verify_user(u, &self.scramble, &token));
@@ -95,7 +92,8 @@ impl Session {
             self.client_caps,
             collation.unwrap_or(self.key.collation),
         )
-        .with_mariadb_caps(self.key.mariadb_caps);
+        .with_mariadb_caps(self.key.mariadb_caps)
+        .with_client(self.key.client);
         self.credential =
             auth::backend_credential(&user, &self.scramble, auth::Proof::Native(&token));
         self.rw = super::consistency::ReadYourWrites::new(

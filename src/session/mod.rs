@@ -164,17 +164,19 @@ impl Pins {
 }
 
 impl Session {
-    /// A session for a client that logged in as `login` from `peer`.
+    /// A session for a client that logged in as `login`.
     pub fn new(
         ctx: Arc<Context>,
         client: PacketStream,
         login: &crate::frontend::handshake::Login,
-        peer: std::net::IpAddr,
         user_slot: crate::UserSlot,
         registration: crate::sessions::Registration,
     ) -> Session {
+        // The client's address travels to nodes with `proxy_protocol`.
+        let named = ctx.config.nodes.iter().any(|n| n.proxy_protocol);
         let key = PoolKey::new(login.user.name.as_str().into(), login.caps, login.collation)
-            .with_mariadb_caps(login.mariadb_caps);
+            .with_mariadb_caps(login.mariadb_caps)
+            .with_client(named.then_some(login.client));
         let policy = login
             .user
             .consistency
@@ -188,7 +190,7 @@ impl Session {
             client_caps: login.caps,
             scramble: login.scramble,
             tls: login.tls,
-            peer,
+            peer: login.client.source.ip(),
             flags,
             pins: Pins::default(),
             replica_tx: None,
