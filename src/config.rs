@@ -478,6 +478,12 @@ pub struct PoolConfig {
     /// connection-bound state gives its backend connections back to the
     /// pools (0 = never): idle clients then hold no backend connection.
     pub release_idle_after_ms: u64,
+    /// A pooled connection given to a new session is reset again when it
+    /// was last reset before the session began, so the session's variables
+    /// come from the globals of now (a `SET GLOBAL` made while it sat idle
+    /// shows, as on a direct connection). Costs one round trip per node on
+    /// a new session's first statement.
+    pub fresh_defaults: bool,
 }
 
 impl Default for PoolConfig {
@@ -487,6 +493,7 @@ impl Default for PoolConfig {
             max_per_node: 0,
             queue_timeout_ms: 5000,
             release_idle_after_ms: 1000,
+            fresh_defaults: true,
         }
     }
 }

@@ -295,3 +295,45 @@ async fn an_exhausted_cursor_no_longer_holds_the_connection() {
         "the exhausted cursor still holds the connection"
     );
 }
+
+/// Puts `div_precision_increment` back to its default on every node.
+struct RestoreDivPrecision;
+
+impl Drop for RestoreDivPrecision {
+    fn drop(&mut self) {
+        for node in ["m1", "m2", "r1", "r2"] {
+            lab_cmd(&["sql", node, "SET GLOBAL div_precision_increment = DEFAULT"]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_session_sees_globals_set_while_its_connection_was_pooled() {
+    let _serial = exclusive().await;
+    let _restore = RestoreDivPrecision;
+    let proxy = start_proxy(config()).await;
+    let writer_thread = "SELECT /* splitrail:master */ @@pseudo_thread_id";
+    let mut first = proxy.conn().await;
+    let before: Option<u64> = first.query_first(writer_thread).await.unwrap();
+    let _: Option<i64> = first.query_first("SELECT 1").await.unwrap();
+    first.disconnect().await.unwrap();
+    // Back in the pool (reset there), then the global changes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for node in ["m1", "m2", "r1", "r2"] {
+        assert!(lab_cmd(&[
+            "sql",
+            node,
+            "SET GLOBAL div_precision_increment = 7"
+        ]));
+    }
+    let mut next = proxy.conn().await;
+    let after: Option<u64> = next.query_first(writer_thread).await.unwrap();
+    assert_eq!(before, after, "the pooled writer connection was reused");
+    for sql in [
+        "SELECT /* splitrail:master */ @@div_precision_increment",
+        "SELECT @@div_precision_increment",
+    ] {
+        let seen: Option<u64> = next.query_first(sql).await.unwrap();
+        assert_eq!(seen, Some(7), "{sql}: as a direct connection would see it");
+    }
+}

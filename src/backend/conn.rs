@@ -239,6 +239,9 @@ pub struct BackendConn {
     pub(super) watched: Option<super::cutoff::Watched>,
     /// When the last response on it completed.
     last_used: std::time::Instant,
+    /// When its session variables were last set from the server's globals
+    /// (connect, COM_RESET_CONNECTION).
+    pub defaults_from: std::time::Instant,
     /// The session's write position this (replica) connection was seen to
     /// have applied; see `session::consistency`.
     pub caught_up_to: Option<String>,
@@ -463,6 +466,7 @@ impl BackendConn {
             slot: None,
             watched: None,
             last_used: std::time::Instant::now(),
+            defaults_from: std::time::Instant::now(),
             caught_up_to: None,
         };
         Ok((conn, greeting_info))
@@ -556,6 +560,7 @@ impl BackendConn {
     /// database is kept.
     pub async fn reset(&mut self) -> Result<(), CommandError> {
         self.simple_command(&[command::RESET_CONNECTION]).await?;
+        self.defaults_from = std::time::Instant::now();
         self.applied_sets = 0;
         self.multi_option = None;
         self.prepared.clear();

@@ -19,7 +19,7 @@ use crate::tls::BackendTls;
 use crate::topology::Node;
 use prometheus::IntGauge;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Connections idle longer than this are pinged before use.
@@ -30,6 +30,8 @@ pub struct Pools {
     /// to push or pop a connection, never across an `.await`.
     idle: Vec<Mutex<Vec<BackendConn>>>,
     max_idle_per_node: usize,
+    /// `pool.fresh_defaults`.
+    fresh_defaults: bool,
     connect_timeout: Duration,
     /// TLS towards backends (`[backend_tls]`), if any.
     tls: Option<BackendTls>,
@@ -71,6 +73,7 @@ impl Pools {
             returned: open.iter().map(|_| Notify::new()).collect(),
             queue_timeout: config.queue_timeout(),
             max_idle_per_node: config.max_idle_per_node,
+            fresh_defaults: config.fresh_defaults,
             idle: open.iter().map(|_| Mutex::new(Vec::new())).collect(),
             connect_timeout,
             greeting: OnceLock::new(),
@@ -100,10 +103,11 @@ impl Pools {
         credential: &Credential,
         db: Option<&str>,
         queue: bool,
+        defaults_since: Instant,
     ) -> Result<BackendConn, BackendError> {
         let key = &key.for_node(node);
         let Some(slots) = &self.slots else {
-            if let Some(conn) = self.checkout_idle(node, key, db).await? {
+            if let Some(conn) = self.checkout_idle(node, key, db, defaults_since).await? {
                 return Ok(conn);
             }
             return self.connect(node, key, credential, None).await;
@@ -124,7 +128,7 @@ impl Pools {
             let returned = self.returned[node.id].notified();
             tokio::pin!(returned);
             returned.as_mut().enable();
-            if let Some(conn) = self.checkout_idle(node, key, db).await? {
+            if let Some(conn) = self.checkout_idle(node, key, db, defaults_since).await? {
                 return Ok(conn);
             }
             if let Some(slot) = self.try_slot(node.id, semaphore) {
@@ -151,16 +155,33 @@ impl Pools {
         }
     }
 
-    /// A usable idle connection, if the pool has one.
+    /// A usable idle connection, if the pool has one, whose session
+    /// variables come from the server's globals as they were at
+    /// `defaults_since` or later (a new session sees a `SET GLOBAL` made
+    /// while the connection sat in the pool, as it would directly).
     async fn checkout_idle(
         &self,
         node: &Node,
         key: &PoolKey,
         db: Option<&str>,
+        defaults_since: Instant,
     ) -> Result<Option<BackendConn>, BackendError> {
         while let Some(mut conn) = self.take_idle(node.id, key, db) {
             if conn.is_broken() {
                 continue;
+            }
+            if self.fresh_defaults && conn.defaults_from < defaults_since {
+                // Also proves the server answers: no ping needed.
+                match tokio::time::timeout(self.connect_timeout, conn.reset()).await {
+                    Ok(Ok(())) => return Ok(Some(conn)),
+                    Ok(Err(_)) => continue,
+                    Err(_) => {
+                        return Err(BackendError::Timeout {
+                            addr: node.addr.clone(),
+                            timeout: self.connect_timeout,
+                        })
+                    }
+                }
             }
             if conn.idle_for() < PING_IDLE_AFTER {
                 return Ok(Some(conn));

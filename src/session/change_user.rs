@@ -80,6 +80,7 @@ impl Session {
         for conn in std::mem::take(&mut self.backends) {
             self.ctx.pools.checkin_now(conn).await;
         }
+        self.started = std::time::Instant::now();
         self.session_writer = None;
         self.last_node = None;
         self.replica = None;

@@ -131,6 +131,9 @@ pub struct Session {
     user_slot: crate::UserSlot,
     /// Its id and entry in the instance's session registry (KILL).
     registration: crate::sessions::Registration,
+    /// When the session began (or changed user): its backend connections'
+    /// session variables must come from the globals of then or later.
+    started: std::time::Instant,
 }
 
 /// The flags of a session that starts now (or starts over): as the server
@@ -205,6 +208,7 @@ impl Session {
             rw: consistency::ReadYourWrites::new(policy),
             user_slot,
             registration,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -1121,6 +1125,7 @@ impl Session {
                 &self.credential,
                 self.state.db.as_deref(),
                 queue,
+                self.started,
             )
             .await?;
         self.ctx.topology.mark_up(node);
