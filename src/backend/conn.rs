@@ -57,12 +57,18 @@ pub const PASS_THROUGH_CAPS: CapabilityFlags = CapabilityFlags::from_bits_trunca
 
 const MAX_PACKET_SIZE: u32 = 1 << 30;
 
-/// MariaDB extended capabilities passed through. EXTENDED_METADATA only
-/// adds fields to column definitions, which are relayed verbatim; the
-/// others change the protocol in ways the relay does not follow
-/// (bulk execution, cached metadata, progress reports).
-pub const PASS_THROUGH_MARIADB_CAPS: MariadbCapabilities =
-    MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA;
+/// MariaDB extended capabilities passed through: EXTENDED_METADATA adds
+/// fields to column definitions (relayed verbatim); STMT_BULK_OPERATIONS
+/// allows COM_STMT_BULK_EXECUTE (its ids are rewritten like EXECUTE's);
+/// PROGRESS lets the server send progress reports (ERR packets with code
+/// 0xFFFF) before a response, which the relay forwards and reads past.
+/// Not CACHE_METADATA: it drops column definitions from EXECUTE responses,
+/// which the relay does not follow.
+pub const PASS_THROUGH_MARIADB_CAPS: MariadbCapabilities = MariadbCapabilities::from_bits_truncate(
+    MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA.bits()
+        | MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS.bits()
+        | MariadbCapabilities::MARIADB_CLIENT_PROGRESS.bits(),
+);
 
 /// What makes two backend connections interchangeable: same login, same
 /// response format, same connection character set (and, towards a node

@@ -204,6 +204,9 @@ impl<'a, B: AsyncRead + AsyncWrite + Unpin> Relay<'a, B> {
                         return Ok(());
                     }
                 }
+                // A MariaDB progress report (its client asked for them):
+                // forwarded, and the response goes on.
+                Some(packets::ERR_HEADER) if packets::is_progress_report(&first.payload) => {}
                 Some(packets::ERR_HEADER) => {
                     self.note_terminator(&first, deprecate_eof);
                     return Ok(());

@@ -28,6 +28,8 @@ pub mod command {
     pub const SET_OPTION: u8 = 0x1b;
     pub const STMT_FETCH: u8 = 0x1c;
     pub const RESET_CONNECTION: u8 = 0x1f;
+    /// MariaDB: many rows of parameters for one prepared statement.
+    pub const STMT_BULK_EXECUTE: u8 = 0xfa;
 }
 
 pub const OK_HEADER: u8 = 0x00;
@@ -177,6 +179,12 @@ pub struct ErrInfo {
     pub code: u16,
     pub state: [u8; 5],
     pub message: String,
+}
+
+/// A MariaDB progress report: an ERR packet with error code 0xFFFF, sent
+/// before the response to clients with MARIADB_CLIENT_PROGRESS.
+pub fn is_progress_report(payload: &[u8]) -> bool {
+    payload.get(..3) == Some(&[ERR_HEADER, 0xff, 0xff])
 }
 
 pub fn parse_err(payload: &[u8]) -> Option<ErrInfo> {

@@ -20,7 +20,7 @@ use crate::router::{self, Route, SessionFlags, StatementKind};
 use crate::topology::{NodeId, ReplicaChoice};
 use crate::Context;
 use bytes::Bytes;
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use prepared::{statement_id, with_statement_id, ExecuteLayout, Statements};
 use std::io;
 use std::sync::Arc;
@@ -298,6 +298,9 @@ impl Session {
             command::RESET_CONNECTION => self.reset_connection(reply_seq).await,
             command::STMT_PREPARE => self.stmt_prepare(payload).await,
             command::STMT_EXECUTE => self.stmt_execute(payload).await,
+            command::STMT_BULK_EXECUTE if self.bulk_allowed() => {
+                self.stmt_bulk_execute(payload).await
+            }
             // SEND_LONG_DATA and CLOSE never get a response, not even an error.
             command::STMT_SEND_LONG_DATA => {
                 self.stmt_long_data(payload);
@@ -687,18 +690,7 @@ impl Session {
         let route = self.prepared_route(&class);
         let i = self.conn_for_route(&route).await?;
         let node = self.backends[i].node;
-        let backend = match self.backends[i].prepared.get(&id) {
-            Some(b) => *b,
-            None => {
-                let ok = self.backends[i].prepare(&sql).await?;
-                let b = BackendStmt {
-                    id: ok.backend_id,
-                    types_bound: false,
-                };
-                self.backends[i].prepared.insert(id, b);
-                b
-            }
-        };
+        let backend = self.backend_stmt(i, id, &sql).await?;
         for chunk in &long_data {
             let chunk = with_statement_id(chunk, backend.id);
             self.backends[i].stream().queue_payload(0, &chunk);
@@ -726,6 +718,62 @@ impl Session {
                     .status_flags()
                     .contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS);
         }
+        Ok(())
+    }
+
+    /// Statement `id` as prepared on held connection `i`, preparing it
+    /// there first when the client prepared it elsewhere.
+    async fn backend_stmt(
+        &mut self,
+        i: usize,
+        id: u32,
+        sql: &[u8],
+    ) -> Result<BackendStmt, SessionError> {
+        if let Some(b) = self.backends[i].prepared.get(&id) {
+            return Ok(*b);
+        }
+        let ok = self.backends[i].prepare(sql).await?;
+        let b = BackendStmt {
+            id: ok.backend_id,
+            types_bound: false,
+        };
+        self.backends[i].prepared.insert(id, b);
+        Ok(b)
+    }
+
+    /// The client negotiated MariaDB's bulk operations (otherwise 0xFA is
+    /// an unknown command, as on the server).
+    fn bulk_allowed(&self) -> bool {
+        self.key
+            .mariadb_caps
+            .contains(MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS)
+    }
+
+    /// COM_STMT_BULK_EXECUTE (MariaDB): a prepared statement run for many
+    /// rows of parameters at once (Connector/J, /C and /Python use it for
+    /// batches). It writes, so it runs on the writer whatever the
+    /// statement, with the statement id rewritten as for EXECUTE.
+    async fn stmt_bulk_execute(&mut self, payload: Bytes) -> Result<(), SessionError> {
+        let id =
+            statement_id(&payload).ok_or(SessionError::Report(MySqlError::malformed_packet()))?;
+        let stmt =
+            self.stmts
+                .get(id)
+                .ok_or(SessionError::Report(MySqlError::unknown_statement(
+                    id,
+                    "mysqld_stmt_bulk_execute",
+                )))?;
+        let (sql, class) = (stmt.sql.clone(), stmt.class.clone());
+        if class.pins_writer {
+            self.pin(class.pin);
+        }
+        let i = self.conn_for_route(&Route::Writer).await?;
+        let backend = self.backend_stmt(i, id, &sql).await?;
+        let request = with_statement_id(&payload, backend.id);
+        let outcome = self
+            .send_and_relay(i, &request, ResponseKind::Query)
+            .await?;
+        self.after_statement(&outcome).await;
         Ok(())
     }
 
