@@ -77,6 +77,9 @@ pub struct ProxyConfig {
     /// start their connection with a PROXY protocol header naming the real
     /// client (a load balancer in front of splitrail).
     pub proxy_protocol_networks: Vec<String>,
+    /// Offer the compressed protocol (zlib, `CLIENT_COMPRESS`) to clients;
+    /// those that ask for it get it.
+    pub compression: bool,
 }
 
 /// The authentication plugins splitrail can announce.
@@ -114,6 +117,7 @@ impl Default for ProxyConfig {
             fallback_server_version: "5.5.5-10.11.0-splitrail".into(),
             auth_plugin: AuthPluginName::default(),
             proxy_protocol_networks: Vec::new(),
+            compression: true,
         }
     }
 }
@@ -671,6 +675,10 @@ pub struct NodeConfig {
     /// `proxy_protocol_networks` lists splitrail.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Use the compressed protocol (zlib) on client connections to this
+    /// node, when it offers it: for a node across a slow link.
+    #[serde(default)]
+    pub compress: bool,
 }
 
 fn default_weight() -> u32 {

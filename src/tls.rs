@@ -25,6 +25,8 @@ use tokio::net::TcpStream;
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+    /// The compressed protocol over a plain or TLS stream.
+    Compressed(Box<crate::protocol::compress::Compressed<Stream>>),
     /// What is left after a failed upgrade: every operation fails.
     Closed,
 }
@@ -35,12 +37,26 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => Some(tcp),
             Stream::Tls(tls) => Some(tls.get_ref().0),
+            Stream::Compressed(c) => c.get_ref().tcp(),
             Stream::Closed => None,
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        match self {
+            Stream::Tls(_) => true,
+            Stream::Compressed(c) => c.get_ref().is_tls(),
+            Stream::Plain(_) | Stream::Closed => false,
+        }
+    }
+
+    /// Input received but not yet readable as plain bytes (inside the
+    /// compressed protocol's buffers).
+    pub fn has_buffered_input(&self) -> bool {
+        match self {
+            Stream::Compressed(c) => c.has_buffered_input(),
+            _ => false,
+        }
     }
 }
 
@@ -59,6 +75,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Stream::Closed => Poll::Ready(Err(closed())),
         }
     }
@@ -73,6 +90,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Stream::Closed => Poll::Ready(Err(closed())),
         }
     }
@@ -81,6 +99,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Stream::Closed => Poll::Ready(Err(closed())),
         }
     }
@@ -89,6 +108,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::Closed => Poll::Ready(Err(closed())),
         }
     }

@@ -30,6 +30,8 @@ pub struct Node {
     pub weight: u32,
     /// Client connections start with a PROXY header (`nodes.proxy_protocol`).
     pub proxy_protocol: bool,
+    /// Client connections use the compressed protocol (`nodes.compress`).
+    pub compress: bool,
 }
 
 /// An operator's mark on a node.
@@ -404,6 +406,7 @@ impl Topology {
                 role: n.role,
                 weight: n.weight,
                 proxy_protocol: n.proxy_protocol,
+                compress: n.compress,
             })
             .collect();
         let authority = if config.coordination.enabled() {

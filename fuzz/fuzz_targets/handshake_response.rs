@@ -153,6 +153,7 @@ fuzz_target!(
             },
             // Also the PROXY header reader before the handshake response.
             accept_proxy_header: knobs & 8 != 0,
+            compression: knobs & 16 != 0,
         };
         if let Ok(login) = handshake(&mut stream, &settings, fx.users.as_slice()).await {
             // Only the user whose proof the fuzzer can produce (empty, for

@@ -83,6 +83,8 @@ pub struct PoolKey {
     /// The client's addresses, sent in a PROXY header when the connection
     /// is opened; `None` towards nodes without `proxy_protocol`.
     pub client: Option<ClientAddrs>,
+    /// The connection uses the compressed protocol (`nodes.compress`).
+    pub compress: bool,
 }
 
 impl PoolKey {
@@ -93,6 +95,7 @@ impl PoolKey {
             mariadb_caps: MariadbCapabilities::empty(),
             collation,
             client: None,
+            compress: false,
         }
     }
 
@@ -108,6 +111,7 @@ impl PoolKey {
     pub fn for_node(&self, node: &crate::topology::Node) -> PoolKey {
         PoolKey {
             client: self.client.filter(|_| node.proxy_protocol),
+            compress: node.compress,
             ..self.clone()
         }
     }
@@ -121,6 +125,7 @@ impl PoolKey {
             && self.caps == wanted.caps
             && self.mariadb_caps == wanted.mariadb_caps
             && self.collation == wanted.collation
+            && self.compress == wanted.compress
             && self.client.map(|c| c.source.ip()) == wanted.client.map(|c| c.source.ip())
     }
 
@@ -340,6 +345,10 @@ impl BackendConn {
             )));
         }
         let mut caps = (ALWAYS_CAPS | key.caps) & server_caps;
+        if key.compress {
+            // Only when the server offers it; plain otherwise.
+            caps |= CapabilityFlags::CLIENT_COMPRESS & server_caps;
+        }
         // To use MariaDB's extended capabilities a client must clear
         // CLIENT_LONG_PASSWORD (CLIENT_MYSQL) and send them in the last 4
         // reserved bytes of its handshake response.
@@ -458,6 +467,10 @@ impl BackendConn {
             }
         }
 
+        // Compression starts after the handshake's OK.
+        if caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
+            stream.enable_compression(true)?;
+        }
         let greeting_info = ServerGreeting::of(&greeting);
         let conn = BackendConn {
             stream,

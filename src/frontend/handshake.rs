@@ -56,6 +56,8 @@ pub struct Settings<'a> {
     /// The peer may start with a PROXY header naming the real client
     /// (it is in `proxy.proxy_protocol_networks`).
     pub accept_proxy_header: bool,
+    /// Offer the compressed protocol (`proxy.compression`).
+    pub compression: bool,
 }
 
 /// A client that passed authentication.
@@ -94,7 +96,8 @@ pub enum HandshakeError {
 /// Capabilities we offer: the basics we always need, the response-format
 /// flags (only those the backends have too, once we know them), and the
 /// connection-phase conveniences we handle ourselves, and CLIENT_SSL when a
-/// certificate is configured. Deliberately absent: CLIENT_COMPRESS,
+/// certificate is configured (CLIENT_COMPRESS is added by the caller when
+/// `proxy.compression` is on). Deliberately absent:
 /// CLIENT_QUERY_ATTRIBUTES and
 /// CLIENT_OPTIONAL_RESULTSET_METADATA (they change the COM_QUERY or result
 /// format in ways the relay does not parse).
@@ -174,7 +177,10 @@ pub async fn handshake(
 ) -> Result<Login, HandshakeError> {
     let scramble = auth::new_scramble();
     let backend = settings.backend;
-    let offered = offered_caps(backend, settings.tls.is_some());
+    let mut offered = offered_caps(backend, settings.tls.is_some());
+    if settings.compression {
+        offered |= CapabilityFlags::CLIENT_COMPRESS;
+    }
     let version: &[u8] = backend.map_or(settings.fallback_version.as_bytes(), |g| &g.version);
     let collation = backend.map_or(UTF8MB4_GENERAL_CI, |g| g.collation);
     let mut scramble_2 = scramble[8..].to_vec();

@@ -18,6 +18,7 @@ use crate::tls::Stream;
 use crate::Context;
 use alarm::{earliest, Alarm};
 use handshake::HandshakeError;
+use mysql_common::constants::CapabilityFlags;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -57,6 +58,7 @@ pub async fn serve_client(
                 destination: local,
             },
             accept_proxy_header: ctx.proxy_networks.contains(peer.ip()),
+            compression: ctx.config.proxy.compression,
         };
         let directory = ClientDirectory { ctx: &ctx };
         let handshake = handshake::handshake(&mut client, &settings, &directory);
@@ -115,6 +117,13 @@ pub async fn serve_client(
             login.caps,
         );
         if session.client.send(ok_seq, &ok).await.is_err() {
+            session.close();
+            return;
+        }
+        // The compressed protocol starts after the handshake's OK.
+        if login.caps.contains(CapabilityFlags::CLIENT_COMPRESS)
+            && session.client.enable_compression(false).is_err()
+        {
             session.close();
             return;
         }

@@ -353,6 +353,23 @@ impl PacketStream<Stream> {
         self.stream.is_tls()
     }
 
+    /// Switches to the compressed protocol (after the handshake's OK).
+    /// `towards_server`: packets read are renumbered (see `compress`).
+    pub fn enable_compression(&mut self, towards_server: bool) -> io::Result<()> {
+        if self.has_buffered_input() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected data before compression starts",
+            ));
+        }
+        let plain = std::mem::replace(&mut self.stream, Stream::Closed);
+        self.stream = Stream::Compressed(Box::new(crate::protocol::compress::Compressed::new(
+            plain,
+            towards_server,
+        )));
+        Ok(())
+    }
+
     /// True when the peer has closed the socket or sent something while we
     /// were not expecting anything (a server-initiated error before it hangs
     /// up, e.g. after `wait_timeout` or a shutdown).
@@ -370,7 +387,7 @@ impl PacketStream<Stream> {
     /// socket and is reported as of unknown outcome, like a statement in
     /// flight when a backend dies (never replayed).
     pub fn is_broken(&mut self) -> bool {
-        if self.has_buffered_input() {
+        if self.has_buffered_input() || self.stream.has_buffered_input() {
             return true;
         }
         let Some(tcp) = self.stream.tcp() else {

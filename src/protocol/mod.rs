@@ -1,10 +1,11 @@
 //! The MySQL client/server protocol as far as splitrail needs it: framing
-//! ([`codec`]), the few packets it must read or write itself ([`packets`]),
+//! ([`codec`], and [`compress`] under it for `CLIENT_COMPRESS`), the few packets it must read or write itself ([`packets`]),
 //! and the client-visible errors it can produce ([`errors`]).
 //!
 //! Nothing here touches routing or sessions.
 
 pub mod codec;
+pub mod compress;
 pub mod errors;
 pub mod packets;
 
