@@ -431,4 +431,19 @@ mod tests {
         let mut got = [0u8; 3];
         assert!(client.read_exact(&mut got).await.is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever a peer sends, reading ends in bytes or an error, never
+        /// a panic or a hang.
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let mut reader = Compressed::new(&bytes[..], true);
+                let mut out = Vec::new();
+                let _ = reader.read_to_end(&mut out).await;
+            });
+        }
+    }
 }
