@@ -379,6 +379,38 @@ public class JdbcClients {
             q(c, "DROP TABLE " + t);
             return out;
         });
+        // MariaDB's bulk protocol (COM_STMT_BULK_EXECUTE) for a batch, when
+        // the server (or splitrail) offers it; the rows read back.
+        s.put("bulk_batch", () -> {
+            String t = a.tbl("bulk");
+            Connection c = a.connect("write", PASS, true, "useBulkStmts=true");
+            q(c, "DROP TABLE IF EXISTS " + t);
+            q(c, "CREATE TABLE " + t + " (id INT PRIMARY KEY, s VARCHAR(20))");
+            Map<String, Object> out = map();
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + t + " (id, s) VALUES (?, ?)")) {
+                for (int i = 0; i < 500; i++) {
+                    ps.setInt(1, i);
+                    ps.setString(2, "row " + i);
+                    ps.addBatch();
+                }
+                int[] counts = ps.executeBatch();
+                out.put("batch_size", counts.length);
+            }
+            out.put("duplicate", errorOf(() -> {
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + t + " (id, s) VALUES (?, ?)")) {
+                    ps.setInt(1, 1);
+                    ps.setString(2, "again");
+                    ps.addBatch();
+                    ps.setInt(1, 2);
+                    ps.setString(2, "again");
+                    ps.addBatch();
+                    ps.executeBatch();
+                }
+            }));
+            out.put("read_back", q(c, "SELECT COUNT(*), SUM(id), MAX(s) FROM " + t));
+            q(c, "DROP TABLE " + t);
+            return out;
+        });
         s.put("txn", () -> {
             String t = a.tbl("txn");
             Connection c = a.connect("write");

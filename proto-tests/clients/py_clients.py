@@ -58,6 +58,14 @@ class Adapter:
         it (None where it does not expose it)."""
         return None
 
+    def thread_id(self, conn):
+        """The connection id the server's handshake gave the client."""
+        return conn.thread_id()
+
+    def connect_compressed(self, route):
+        """A connection using the compressed protocol."""
+        raise NA(f"{self.name} has no compressed protocol")
+
     def err_kind(self, e):
         """The error class and code of a failed connect, not its message
         (a TLS library's text may name what differs between servers)."""
@@ -196,6 +204,17 @@ class Connector(Adapter):
             return conn.is_secure  # set once the socket was wrapped
         return bool(conn._cmysql.get_ssl_cipher())
 
+    def thread_id(self, conn):
+        return conn.connection_id
+
+    def connect_compressed(self, route):
+        import mysql.connector
+        return mysql.connector.connect(
+            host=HOST, port=self.port(route), user=USER, password=PASSWORD,
+            database=DB, autocommit=True, use_pure=self.pure, compress=True,
+            ssl_disabled=True, collation="utf8mb4_general_ci", charset="utf8mb4",
+            connection_timeout=10, get_warnings=False)
+
 
 
 class MySQLdb(Adapter):
@@ -227,6 +246,12 @@ class MySQLdb(Adapter):
 
     def warning_count(self, conn, cur):
         return conn.warning_count()
+
+    def connect_compressed(self, route):
+        import MySQLdb as m
+        return m.connect(host=HOST, port=self.port(route), user=USER, password=PASSWORD,
+                         database=DB, charset="utf8mb4", autocommit=True, connect_timeout=10,
+                         ssl_mode="DISABLED", compress=1)
 
     def meta(self, cur):
         return [list(d) for d in (cur.description or [])] + [list(cur.description_flags or [])]
@@ -727,6 +752,55 @@ def s_tls_wrong_ca(a):
     return {"failed": False}
 
 
+def s_connection_id(a):
+    """The id the handshake gave is what CONNECTION_ID() returns (through
+    splitrail: its own session id, never a backend's), and a KILL QUERY of
+    it from another connection leaves it usable."""
+    with closing(a.connect("write")) as c, closing(a.connect("write")) as killer:
+        out = {}
+        tid = a.thread_id(c)
+        row = q(a, c, "SELECT CONNECTION_ID() AS id")["rows"]
+        out["connection_id_is_thread_id"] = row == enc_rows([(tid,)])
+        out["kill_query"] = q(a, killer, f"KILL QUERY {tid}")["rowcount"]
+        out["still_usable"] = q(a, c, f"SELECT COUNT(*) FROM {T}")
+        out["kill_unknown"] = error_of(a, lambda: q(a, killer, "KILL 4000000000"))
+        return out
+
+
+def s_executemany(a):
+    """A batch insert the way each driver sends it (rewritten into one
+    multi-row INSERT, or one statement per row), then read back."""
+    t = table(a, "batch")
+    with closing(a.connect("write")) as c:
+        q(a, c, f"DROP TABLE IF EXISTS {t}")
+        q(a, c, f"CREATE TABLE {t} (id INT PRIMARY KEY, s VARCHAR(20))")
+        cur = a.cursor(c)
+        try:
+            cur.executemany(f"INSERT INTO {t} (id, s) VALUES (%s, %s)",
+                            [(i, f"row {i}") for i in range(300)])
+            out = {"rowcount": cur.rowcount}
+        finally:
+            cur.close()
+        out["read_back"] = q(a, c, f"SELECT COUNT(*), SUM(id), MAX(s) FROM {t}")
+        q(a, c, f"DROP TABLE {t}")
+        return out
+
+
+def s_compressed(a):
+    """The compressed protocol: a wide result, a write and a read back."""
+    t = table(a, "zip")
+    with closing(a.connect_compressed("write")) as c:
+        out = {}
+        out["wide"] = q(a, c, "SELECT seq, REPEAT('lorem ipsum ', 1 + seq % 5) AS s "
+                              "FROM seq_1_to_5000")
+        q(a, c, f"DROP TABLE IF EXISTS {t}")
+        q(a, c, f"CREATE TABLE {t} (id INT PRIMARY KEY, t MEDIUMTEXT)")
+        q(a, c, f"INSERT INTO {t} VALUES (%s, %s)", (1, "z" * 100_000))
+        out["read_back"] = q(a, c, f"SELECT id, LENGTH(t) FROM {t}")
+        q(a, c, f"DROP TABLE {t}")
+        return out
+
+
 SCENARIOS = [
     ("connect", s_connect), ("auth_fail", s_auth_fail), ("types_text", s_types_text),
     ("types_binary", s_types_binary), ("params", s_params), ("params_dml", s_params_dml),
@@ -735,6 +809,8 @@ SCENARIOS = [
     ("blob_32mb", s_blob_32mb), ("utf8mb4", s_utf8mb4), ("latin1", s_latin1),
     ("load_local", s_load_local), ("reset_conn", s_reset_conn),
     ("change_user", s_change_user), ("tls", s_tls), ("tls_wrong_ca", s_tls_wrong_ca),
+    ("connection_id", s_connection_id), ("executemany", s_executemany),
+    ("compressed", s_compressed),
 ]
 
 
