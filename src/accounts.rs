@@ -221,11 +221,11 @@ async fn load_from(
     config: &Config,
 ) -> Result<Loaded, mysql_async::Error> {
     let mut conn = crate::monitor::connect(node, login, &config.backend_tls).await?;
-    let mariadb = conn.server_version().0 >= 10
-        || conn
-            .query_first::<String, _>("SELECT @@version")
-            .await?
-            .is_some_and(|v| v.contains("MariaDB"));
+    // MariaDB may announce itself as 5.5.5-10.x: its version text decides.
+    let mariadb = conn
+        .query_first::<String, _>("SELECT @@version")
+        .await?
+        .is_some_and(|v| v.contains("MariaDB"));
     let query = if mariadb {
         MARIADB_ACCOUNTS
     } else {
