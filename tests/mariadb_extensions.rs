@@ -215,3 +215,60 @@ async fn progress_reports_reach_the_client_and_the_response_goes_on() {
     assert_eq!(first.payload.as_ref(), &[1], "a one-column result set");
     sql.query_drop(format!("DROP TABLE {table}")).await.unwrap();
 }
+
+/// Every packet of one EXECUTE response, as the client reads it.
+async fn execute(conn: &mut BackendConn, stmt: u32) -> Vec<Vec<u8>> {
+    let mut payload = vec![0x17];
+    payload.extend_from_slice(&stmt.to_le_bytes());
+    payload.extend_from_slice(&[0, 1, 0, 0, 0]);
+    conn.stream().send(0, &payload).await.unwrap();
+    let (capture_end, reader_end) = tokio::io::duplex(1 << 20);
+    let mut capture = splitrail::protocol::PacketStream::new(capture_end);
+    let relayed = splitrail::backend::relay::relay_response(
+        conn.stream(),
+        splitrail::backend::relay::Sink::Client(&mut capture),
+        splitrail::backend::relay::ResponseKind::Query,
+        false,
+    );
+    tokio::time::timeout(Duration::from_secs(10), relayed)
+        .await
+        .expect("the response ends")
+        .unwrap();
+    drop(capture);
+    let mut reader = splitrail::protocol::PacketStream::new(reader_end);
+    let mut packets = Vec::new();
+    while let Some(p) = reader.read_packet().await.unwrap() {
+        packets.push(p.payload.to_vec());
+    }
+    packets
+}
+
+#[tokio::test]
+async fn cached_metadata_is_left_out_of_executes_as_on_the_server() {
+    let proxy = start_proxy(config()).await;
+    let caps = MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA;
+    // Three columns, one row: a relay that expected the definitions would
+    // take EOF, row and EOF for them and wait for more.
+    let sql = "SELECT seq, CONCAT('row ', seq), 'x' FROM seq_1_to_1";
+    let mut runs = Vec::new();
+    for addr in [lab().r1.clone(), proxy.addr.to_string()] {
+        let mut conn = mariadb_client(&addr, caps).await;
+        let stmt = prepare(&mut conn, sql).await;
+        let first = execute(&mut conn, stmt).await;
+        let second = execute(&mut conn, stmt).await;
+        // The connection is in step afterwards.
+        let mut ping = vec![0x03];
+        ping.extend_from_slice(b"SELECT 1");
+        conn.stream().send(0, &ping).await.unwrap();
+        let count = conn.stream().read_packet().await.unwrap().unwrap();
+        assert_eq!(count.payload[0], 1);
+        runs.push((first, second));
+    }
+    let (direct, through) = (&runs[0], &runs[1]);
+    // The count, then 0: the client has the definitions (from its
+    // PREPARE), so only the EOF and the rows follow.
+    assert_eq!(direct.0[0], [3, 0], "metadata left out");
+    assert_eq!(direct.0.len(), 1 + 1 + 1 + 1, "count, EOF, row, EOF");
+    assert_eq!(through.0, direct.0, "the same packets through splitrail");
+    assert_eq!(through.1, direct.1, "the same packets through splitrail");
+}
