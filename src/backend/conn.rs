@@ -62,12 +62,10 @@ const MAX_PACKET_SIZE: u32 = 1 << 30;
 /// allows COM_STMT_BULK_EXECUTE (its ids are rewritten like EXECUTE's);
 /// PROGRESS lets the server send progress reports (ERR packets with code
 /// 0xFFFF) before a response, which the relay forwards and reads past.
-/// CACHE_METADATA lets the server leave out the column definitions of an
-/// EXECUTE whose metadata the client has (the relay reads the flag that
-/// says so).
+/// Not CACHE_METADATA: it drops column definitions from EXECUTE responses,
+/// which the relay does not follow.
 pub const PASS_THROUGH_MARIADB_CAPS: MariadbCapabilities = MariadbCapabilities::from_bits_truncate(
     MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA.bits()
-        | MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA.bits()
         | MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS.bits()
         | MariadbCapabilities::MARIADB_CLIENT_PROGRESS.bits(),
 );
@@ -469,9 +467,6 @@ impl BackendConn {
             }
         }
 
-        stream.set_caches_metadata(
-            mariadb_caps.contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA),
-        );
         // Compression starts after the handshake's OK.
         if caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
             stream.enable_compression(true)?;

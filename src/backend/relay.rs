@@ -225,13 +225,7 @@ impl<'a, B: AsyncRead + AsyncWrite + Unpin> Relay<'a, B> {
                                 "bad column count",
                             ))
                         })?;
-                    // With cached metadata, a byte after the count says
-                    // whether the column definitions follow (EXECUTE of a
-                    // statement whose metadata the client already has: 0).
-                    let definitions = !self.backend.caches_metadata()
-                        || first.payload.get(pos).is_none_or(|&follows| follows != 0);
-                    let definitions = if definitions { columns } else { 0 };
-                    if !self.result_set(sink, definitions, deprecate_eof).await? {
+                    if !self.result_set(sink, columns, deprecate_eof).await? {
                         return Ok(());
                     }
                 }
@@ -239,9 +233,8 @@ impl<'a, B: AsyncRead + AsyncWrite + Unpin> Relay<'a, B> {
         }
     }
 
-    /// Relays `columns` column definitions (0 when the client has them
-    /// cached), the EOF after them, and rows. Returns true when another
-    /// result follows.
+    /// Relays column definitions and rows. Returns true when another result
+    /// follows.
     async fn result_set<C: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         sink: &mut Sink<'_, C>,

@@ -54,9 +54,6 @@ pub struct PacketStream<S = Stream> {
     /// before we buffer anything (an unauthenticated client must not make
     /// us reserve 16 MiB).
     max_packet: usize,
-    /// MariaDB's MARIADB_CLIENT_CACHE_METADATA is in force on this
-    /// connection: result sets say whether column definitions follow.
-    caches_metadata: bool,
 }
 
 /// Marker inside the `io::Error` for a packet over `max_packet`.
@@ -76,17 +73,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             rbuf: BytesMut::with_capacity(READ_RESERVE),
             wbuf: Vec::with_capacity(READ_RESERVE),
             max_packet: MAX_CHUNK,
-            caches_metadata: false,
         }
-    }
-
-    /// Records that MARIADB_CLIENT_CACHE_METADATA was negotiated.
-    pub fn set_caches_metadata(&mut self, on: bool) {
-        self.caches_metadata = on;
-    }
-
-    pub fn caches_metadata(&self) -> bool {
-        self.caches_metadata
     }
 
     /// Refuses physical packets longer than `max` (at most [`MAX_CHUNK`]).
