@@ -119,15 +119,23 @@ fn parse_v2(bytes: &[u8]) -> Result<Start, HeaderError> {
         return Ok(Start::Local);
     }
     Ok(match header.addresses {
-        Addresses::IPv4(a) => Start::Proxied(ClientAddrs {
-            source: SocketAddr::new(a.source_address.into(), a.source_port),
-            destination: SocketAddr::new(a.destination_address.into(), a.destination_port),
-        }),
-        Addresses::IPv6(a) => Start::Proxied(ClientAddrs {
-            source: SocketAddr::new(a.source_address.into(), a.source_port),
-            destination: SocketAddr::new(a.destination_address.into(), a.destination_port),
-        }),
+        Addresses::IPv4(a) => proxied(
+            (a.source_address.into(), a.source_port),
+            (a.destination_address.into(), a.destination_port),
+        ),
+        Addresses::IPv6(a) => proxied(
+            (a.source_address.into(), a.source_port),
+            (a.destination_address.into(), a.destination_port),
+        ),
         Addresses::Unix(_) | Addresses::Unspecified => Start::Local,
+    })
+}
+
+/// A header naming `source` connected to `destination`.
+fn proxied(source: (IpAddr, u16), destination: (IpAddr, u16)) -> Start {
+    Start::Proxied(ClientAddrs {
+        source: SocketAddr::from(source),
+        destination: SocketAddr::from(destination),
     })
 }
 
@@ -136,14 +144,14 @@ fn parse_v1(bytes: &[u8]) -> Result<Start, HeaderError> {
     let text = std::str::from_utf8(bytes).map_err(|_| HeaderError::Malformed)?;
     let header = Header::try_from(text).map_err(|_| HeaderError::Malformed)?;
     Ok(match header.addresses {
-        Addresses::Tcp4(a) => Start::Proxied(ClientAddrs {
-            source: SocketAddr::new(a.source_address.into(), a.source_port),
-            destination: SocketAddr::new(a.destination_address.into(), a.destination_port),
-        }),
-        Addresses::Tcp6(a) => Start::Proxied(ClientAddrs {
-            source: SocketAddr::new(a.source_address.into(), a.source_port),
-            destination: SocketAddr::new(a.destination_address.into(), a.destination_port),
-        }),
+        Addresses::Tcp4(a) => proxied(
+            (a.source_address.into(), a.source_port),
+            (a.destination_address.into(), a.destination_port),
+        ),
+        Addresses::Tcp6(a) => proxied(
+            (a.source_address.into(), a.source_port),
+            (a.destination_address.into(), a.destination_port),
+        ),
         Addresses::Unknown => Start::Local,
     })
 }

@@ -724,7 +724,8 @@ fn auth_response(
 fn cleartext(credential: &Credential) -> Result<&[u8], BackendError> {
     credential.cleartext().ok_or_else(|| {
         unsupported_auth(
-            "the backend wants caching_sha2_password, but splitrail knows this user only by              its mysql_native_password hash: give the user a password in [[users]]",
+            "the backend wants caching_sha2_password, but splitrail knows this user only by \
+             its mysql_native_password hash: give the user a password in [[users]]",
         )
     })
 }

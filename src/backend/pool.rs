@@ -166,6 +166,10 @@ impl Pools {
         db: Option<&str>,
         defaults_since: Instant,
     ) -> Result<Option<BackendConn>, BackendError> {
+        let unanswered = || BackendError::Timeout {
+            addr: node.addr.clone(),
+            timeout: self.connect_timeout,
+        };
         while let Some(mut conn) = self.take_idle(node.id, key, db) {
             if conn.is_broken() {
                 continue;
@@ -175,12 +179,7 @@ impl Pools {
                 match tokio::time::timeout(self.connect_timeout, conn.reset()).await {
                     Ok(Ok(())) => return Ok(Some(conn)),
                     Ok(Err(_)) => continue,
-                    Err(_) => {
-                        return Err(BackendError::Timeout {
-                            addr: node.addr.clone(),
-                            timeout: self.connect_timeout,
-                        })
-                    }
+                    Err(_) => return Err(unanswered()),
                 }
             }
             if conn.idle_for() < PING_IDLE_AFTER {
@@ -193,10 +192,7 @@ impl Pools {
             if conn.answers_ping(self.connect_timeout).await {
                 return Ok(Some(conn));
             }
-            return Err(BackendError::Timeout {
-                addr: node.addr.clone(),
-                timeout: self.connect_timeout,
-            });
+            return Err(unanswered());
         }
         Ok(None)
     }
